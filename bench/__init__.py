@@ -1,0 +1,1 @@
+"""Strata's benchmark suite: ``python -m bench [name ...]`` (``make bench``)."""

@@ -1,0 +1,53 @@
+"""Run the benchmark suite and write ``bench/results/latest.json``.
+
+Each benchmark module has ``run() -> dict[str, float]``; a figure that can't be measured is
+left out and the reason recorded under ``notes``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import time
+
+from bench.harness import write_results
+
+BENCHMARKS = ["erp", "gateway", "ingress", "shopify_bucket", "orders", "service_desk", "storefront"]
+
+
+def main(argv: list[str]) -> int:
+    names = argv or BENCHMARKS
+    metrics: dict[str, float] = {}
+    notes: dict[str, str] = {}
+    failed = False
+    for name in names:
+        started = time.monotonic()
+        print(f"== {name}", flush=True)
+        try:
+            figures = importlib.import_module(f"bench.{name}").run()
+        except Exception as exc:
+            notes[name] = f"failed: {type(exc).__name__}: {exc}"
+            print(f"   failed: {exc}", flush=True)
+            failed = True
+            continue
+        for key, value in figures.items():
+            metrics[key] = round(value, 4)
+            print(f"   {key} = {value:.4f}", flush=True)
+        print(f"   ({time.monotonic() - started:.0f}s)", flush=True)
+    if argv:
+        # A subset run keeps the other figures of the last full run.
+        import json
+
+        from bench.harness import RESULTS
+
+        if RESULTS.exists():
+            previous = json.loads(RESULTS.read_text())
+            metrics = {**previous.get("metrics", {}), **metrics}
+            notes = {**previous.get("notes", {}), **notes}
+    path = write_results(metrics, notes)
+    print(f"wrote {path}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,158 @@
+"""What every benchmark shares: processes on loopback, timing, wrk, and the results file."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "latest.json"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} not ready within {timeout}s")
+
+
+@contextlib.contextmanager
+def uvicorn_app(
+    factory: str, env: dict[str, str], *, ready_path: str = "/health/live", cpu: int | None = None
+) -> Iterator[str]:
+    """Serve ``module:factory`` with one uvicorn worker (optionally pinned to one core)."""
+    port = free_port()
+    argv = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        factory,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+    if cpu is not None and shutil.which("taskset"):
+        argv = ["taskset", "-c", str(cpu), *argv]
+    proc = subprocess.Popen(
+        argv,
+        env={**os.environ, **env},
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        try:
+            wait_http(base + ready_path)
+        except TimeoutError:
+            proc.kill()
+            raise RuntimeError(proc.stderr.read().decode() if proc.stderr else "") from None
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def p50(samples: list[float]) -> float:
+    return statistics.median(samples)
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def ensure_wrk() -> str:
+    exe = shutil.which("wrk")
+    if exe is None:
+        raise RuntimeError("wrk is not installed (Debian: apt-get install wrk); `make bench` does")
+    return exe
+
+
+def wrk_rps(
+    url: str,
+    *,
+    seconds: int = 5,
+    connections: int = 32,
+    threads: int = 2,
+    script: Path | None = None,
+    headers: dict[str, str] | None = None,
+) -> float:
+    """Requests per second that wrk measured (a separate process, as the figures require)."""
+    argv = [ensure_wrk(), f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    for name, value in (headers or {}).items():
+        argv += ["-H", f"{name}: {value}"]
+    if script is not None:
+        argv += ["-s", str(script)]
+    out = subprocess.run([*argv, url], capture_output=True, text=True, check=True).stdout
+    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if match is None:
+        raise RuntimeError(f"wrk printed no rate:\n{out}")
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    if non2xx and int(non2xx.group(1)) > 0:
+        raise RuntimeError(f"wrk saw {non2xx.group(1)} non-2xx answers at {url}:\n{out}")
+    return float(match.group(1))
+
+
+def environment() -> dict[str, object]:
+    sha = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    ).stdout.strip()
+    wrk = shutil.which("wrk")
+    wrk_version = (
+        subprocess.run([wrk, "-v"], capture_output=True, text=True).stdout.split("\n")[0]
+        if wrk
+        else "not installed"
+    )
+    import uvicorn
+
+    return {
+        "git_sha": sha,
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "server": f"uvicorn {uvicorn.__version__}, 1 worker",
+        "load_generator": wrk_version or "wrk",
+    }
+
+
+def write_results(metrics: dict[str, float], notes: dict[str, str]) -> Path:
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    document = {"metrics": metrics, "environment": environment(), "notes": notes}
+    RESULTS.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    return RESULTS

@@ -1,0 +1,1 @@
+"""The service-desk experience API: what a Zendesk sidebar app needs about a customer's orders."""

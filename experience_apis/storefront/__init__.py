@@ -1,0 +1,1 @@
+"""The storefront experience API: what Shopify custom apps show customers."""

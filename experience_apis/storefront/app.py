@@ -1,0 +1,119 @@
+"""The storefront experience API: availability and customer order status for Shopify apps."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi.spec import SecurityScheme, Tag
+
+from experience_apis.storefront.downstream import InventoryClient, OrdersClient
+from experience_apis.storefront.routes import SHOPIFY_SESSION_SCHEME, StorefrontController
+from experience_apis.storefront.settings import (
+    PREFIX,
+    StorefrontSettings,
+    load_storefront_settings,
+)
+from shared.app import build_service_app, load_auth_settings, load_rate_limit_settings
+from shared.auth import AuthSettings
+from shared.auth.service_tokens import service_credentials
+from shared.http import HttpClientSettings, make_client
+from shared.ratelimit import RateLimitSettings
+
+API_VERSION = "1.0.0"
+
+SCOPES = {"storefront:read": "Read stock and order status as a storefront shows them"}
+
+
+def service_auth(settings: StorefrontSettings) -> httpx.Auth | None:
+    """Credentials for calls to the process APIs (scoped service tokens)."""
+    return service_credentials(
+        token_url=settings.token_url,
+        client_id=settings.client_id,
+        client_secret=settings.client_secret,
+        service_token=settings.service_token,
+        scopes=("inventory:read", "orders:read"),
+    )
+
+
+def create_app(
+    settings: StorefrontSettings | None = None,
+    *,
+    auth: AuthSettings | None = None,
+    rate_limit: RateLimitSettings | None = None,
+    inventory_client: httpx.AsyncClient | None = None,
+    orders_client: httpx.AsyncClient | None = None,
+) -> Litestar:
+    """Build the storefront experience API.
+
+    ``inventory_client`` and ``orders_client`` replace the clients made from the settings;
+    the caller then owns and closes them.
+    """
+    s = settings or load_storefront_settings()
+
+    @asynccontextmanager
+    async def resources(app: Litestar) -> AsyncIterator[None]:
+        http = HttpClientSettings(read_timeout=s.upstream_timeout)
+        authenticate = service_auth(s)
+        owned: list[httpx.AsyncClient] = []
+        inventory_http = inventory_client
+        if inventory_http is None:
+            inventory_http = make_client(s.inventory_url, http, auth=authenticate)
+            owned.append(inventory_http)
+        orders_http = orders_client
+        if orders_http is None:
+            orders_http = make_client(s.orders_url, http, auth=authenticate)
+            owned.append(orders_http)
+        app.state.inventory = InventoryClient(inventory_http)
+        app.state.orders = OrdersClient(orders_http)
+        try:
+            yield
+        finally:
+            for client in owned:
+                await client.aclose()
+
+    app = build_service_app(
+        service="storefront",
+        title="Strata storefront experience API",
+        version=API_VERSION,
+        description=(
+            "What Shopify custom apps show customers: whether products can be bought now, "
+            "and an order's status in plain words. Callers authenticate with a Shopify "
+            "session token (the shop is the tenant) or an OAuth2 access token."
+        ),
+        route_handlers=[StorefrontController],
+        lifespan=[resources],
+        tags=[Tag(name="storefront", description="For Shopify custom apps")],
+        security_schemes={
+            SHOPIFY_SESSION_SCHEME: SecurityScheme(
+                type="http",
+                scheme="bearer",
+                bearer_format="JWT",
+                description="A Shopify session token (App Bridge id token, HS256 signed with "
+                "the app's secret); its shop becomes the caller's tenant.",
+            )
+        },
+        auth=auth or load_auth_settings(),
+        scopes=SCOPES,
+        rate_limit=rate_limit or load_rate_limit_settings(PREFIX, "/storefront/", s.redis_url),
+        dependencies={
+            "inventory": Provide(_provide_inventory, sync_to_thread=False),
+            "orders": Provide(_provide_orders, sync_to_thread=False),
+            "settings": Provide(lambda: s, sync_to_thread=False),
+        },
+    )
+    return app
+
+
+def _provide_inventory(state: State) -> InventoryClient:
+    client: InventoryClient = state.inventory
+    return client
+
+
+def _provide_orders(state: State) -> OrdersClient:
+    client: OrdersClient = state.orders
+    return client

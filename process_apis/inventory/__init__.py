@@ -1,0 +1,1 @@
+"""The inventory process: available-to-sell across ERP instances, and stock reservations."""

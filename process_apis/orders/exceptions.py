@@ -1,0 +1,102 @@
+"""The exception queue: orders that need a person, with a snapshot to replay them from.
+
+One record per (shop, order, topic): an order that fails again after a replay reopens its
+record and adds to its history instead of opening a second one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any
+
+import msgspec
+from redis.asyncio import Redis
+
+from process_apis.orders.schemas import ExceptionState, OrderException
+
+_ENC = msgspec.json.Encoder()
+_DEC = msgspec.json.Decoder(OrderException)
+STATES: tuple[ExceptionState, ...] = ("open", "replayed", "resolved")
+
+
+def exception_id(shop: str, order_id: str, topic: str) -> str:
+    return hashlib.sha256(f"{shop}|{order_id}|{topic}".encode()).hexdigest()[:20]
+
+
+class ExceptionStore:
+    def __init__(self, redis: Redis, prefix: str = "strata:orders:exceptions") -> None:
+        self.redis = redis
+        self.prefix = prefix
+
+    def _doc(self, ex_id: str) -> str:
+        return f"{self.prefix}:doc:{ex_id}"
+
+    def _index(self, state: ExceptionState) -> str:
+        return f"{self.prefix}:index:{state}"
+
+    async def get(self, ex_id: str) -> OrderException | None:
+        raw = await self.redis.get(self._doc(ex_id))
+        return _DEC.decode(raw) if raw else None
+
+    async def save(self, record: OrderException) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(self._doc(record.id), _ENC.encode(record))
+            for state in STATES:
+                if state == record.state:
+                    pipe.zadd(self._index(state), {record.id: record.created_at})
+                else:
+                    pipe.zrem(self._index(state), record.id)
+            await pipe.execute()
+
+    async def open(self, record: OrderException) -> OrderException:
+        """Open (or reopen) the record for this order and topic, keeping earlier history."""
+        previous = await self.get(record.id)
+        if previous is not None:
+            record = msgspec.structs.replace(
+                record,
+                created_at=previous.created_at,
+                retry_history=[*previous.retry_history, *record.retry_history],
+                replays=previous.replays,
+            )
+        await self.save(record)
+        return record
+
+    async def mark(self, ex_id: str, state: ExceptionState) -> OrderException | None:
+        record = await self.get(ex_id)
+        if record is None:
+            return None
+        replays = record.replays + (1 if state == "replayed" else 0)
+        record = msgspec.structs.replace(
+            record, state=state, updated_at=time.time(), replays=replays
+        )
+        await self.save(record)
+        return record
+
+    async def count(self, state: ExceptionState) -> int:
+        return int(await self.redis.zcard(self._index(state)))
+
+    async def page(
+        self,
+        *,
+        state: ExceptionState | None,
+        shop: str | None,
+        kind: str | None,
+        offset: int,
+        limit: int,
+    ) -> tuple[list[OrderException], int]:
+        """Newest first; filters on state, shop and kind."""
+        ids: list[Any] = []
+        for s in (state,) if state else STATES:
+            ids.extend(await self.redis.zrevrange(self._index(s), 0, -1))
+        if not ids:
+            return [], 0
+        docs = await self.redis.mget([self._doc(i.decode()) for i in ids])
+        records = [_DEC.decode(d) for d in docs if d]
+        records = [
+            r
+            for r in records
+            if (shop is None or r.shop == shop) and (kind is None or r.kind == kind)
+        ]
+        records.sort(key=lambda r: r.created_at, reverse=True)
+        return records[offset : offset + limit], len(records)

@@ -1,0 +1,394 @@
+"""The sandbox's in-memory Shopify data: shops with their orders, stock and fulfilment.
+
+Plain mutable msgspec Structs; one event loop owns them, so no locks. Ids are numeric
+(``legacyResourceId``) and turned into ``gid://shopify/<Type>/<id>`` at the API edge.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import msgspec
+
+CENT = Decimal("0.01")
+
+# Shopify's ids are large integers; distinct bases keep sandbox ids recognisable per type.
+_ID_BASES = {
+    "Order": 5_100_000_000_000,
+    "LineItem": 13_700_000_000_000,
+    "Customer": 7_200_000_000_000,
+    "Location": 61_000_000_000,
+    "Product": 8_100_000_000_000,
+    "ProductVariant": 44_100_000_000_000,
+    "InventoryItem": 46_200_000_000_000,
+    "FulfillmentOrder": 6_300_000_000_000,
+    "FulfillmentOrderLineItem": 14_200_000_000_000,
+    "Fulfillment": 5_400_000_000_000,
+    "Refund": 9_100_000_000_000,
+    "RefundLineItem": 4_800_000_000_000,
+    "OrderTransaction": 6_900_000_000_000,
+    "Metafield": 27_500_000_000_000,
+    "InventoryAdjustmentGroup": 3_300_000_000_000,
+}
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def money(value: Decimal | str | int) -> str:
+    """Shopify's money strings: two decimals, no currency."""
+    return str(Decimal(value).quantize(CENT))
+
+
+def gid(kind: str, number: int) -> str:
+    return f"gid://shopify/{kind}/{number}"
+
+
+def parse_gid(value: str, kind: str) -> int | None:
+    """The numeric id of ``gid://shopify/<kind>/<n>``, or None if it is not one."""
+    prefix = f"gid://shopify/{kind}/"
+    if not value.startswith(prefix):
+        return None
+    tail = value[len(prefix) :].split("?", 1)[0]
+    return int(tail) if tail.isdigit() else None
+
+
+_PER_RUN = frozenset(
+    {
+        "Order",
+        "LineItem",
+        "FulfillmentOrder",
+        "FulfillmentOrderLineItem",
+        "Fulfillment",
+        "Refund",
+        "RefundLineItem",
+        "OrderTransaction",
+        "Metafield",
+    }
+)
+
+
+def _run_offset() -> int:
+    """Ten thousand ids per second of wall clock, wrapping after about three years."""
+    return (int(time.time()) % 100_000_000) * 10_000
+
+
+class IdSequence:
+    """Monotonic numeric ids per resource type, shared by every shop of one sandbox."""
+
+    def __init__(self, run_offset: int | None = None) -> None:
+        # Shopify's ids never repeat. Orders and what hangs off them start at a point that
+        # moves with the clock, so a sandbox restarted against the same Redis (the demo) never
+        # hands out an order id that Strata has already seen and recorded.
+        offset = _run_offset() if run_offset is None else run_offset
+        self._counters = {
+            kind: itertools.count(base + (offset if kind in _PER_RUN else 0) + 1)
+            for kind, base in _ID_BASES.items()
+        }
+
+    def next(self, kind: str) -> int:
+        return next(self._counters[kind])
+
+
+class MailingAddress(msgspec.Struct, kw_only=True):
+    first_name: str = ""
+    last_name: str = ""
+    company: str | None = None
+    address1: str = ""
+    address2: str | None = None
+    city: str = ""
+    province: str | None = None
+    province_code: str | None = None
+    zip: str = ""
+    country: str = ""
+    country_code: str = ""
+    phone: str | None = None
+
+
+class Location(msgspec.Struct, kw_only=True):
+    id: int
+    name: str
+    country_code: str
+    city: str = ""
+    address1: str = ""
+    zip: str = ""
+    active: bool = True
+
+
+class Product(msgspec.Struct, kw_only=True):
+    id: int
+    title: str
+    variant_id: int
+    sku: str
+    price: Decimal
+    inventory_item_id: int
+    vendor: str = "Strata Demo"
+    grams: int = 250
+
+
+class InventoryItem(msgspec.Struct, kw_only=True):
+    id: int
+    sku: str
+    variant_id: int
+    product_id: int
+    tracked: bool = True
+
+
+class InventoryLevel(msgspec.Struct, kw_only=True):
+    """Quantities by name (``available``, ``on_hand``, ``committed``, ...) at one location."""
+
+    inventory_item_id: int
+    location_id: int
+    quantities: dict[str, int] = msgspec.field(default_factory=dict)
+    updated_at: datetime = msgspec.field(default_factory=now_utc)
+
+    def get(self, name: str) -> int:
+        return self.quantities.get(name, 0)
+
+
+class Customer(msgspec.Struct, kw_only=True):
+    id: int
+    email: str
+    first_name: str = ""
+    last_name: str = ""
+    phone: str | None = None
+    created_at: datetime = msgspec.field(default_factory=now_utc)
+    orders_count: int = 0
+
+
+class LineItem(msgspec.Struct, kw_only=True):
+    id: int
+    product_id: int | None
+    variant_id: int | None
+    sku: str
+    title: str
+    quantity: int
+    price: Decimal
+    vendor: str = "Strata Demo"
+    grams: int = 250
+    fulfilled_quantity: int = 0
+    refunded_quantity: int = 0
+
+    @property
+    def fulfillable_quantity(self) -> int:
+        return max(0, self.quantity - self.fulfilled_quantity - self.refunded_quantity)
+
+
+class FulfillmentOrderLine(msgspec.Struct, kw_only=True):
+    id: int
+    line_item_id: int
+    total_quantity: int
+    remaining_quantity: int
+
+
+class FulfillmentOrder(msgspec.Struct, kw_only=True):
+    id: int
+    order_id: int
+    location_id: int
+    status: str = "OPEN"
+    lines: list[FulfillmentOrderLine] = msgspec.field(default_factory=list)
+    created_at: datetime = msgspec.field(default_factory=now_utc)
+
+
+class TrackingInfo(msgspec.Struct, kw_only=True):
+    number: str | None = None
+    url: str | None = None
+    company: str | None = None
+
+
+class FulfillmentLine(msgspec.Struct, kw_only=True):
+    line_item_id: int
+    quantity: int
+
+
+class Fulfillment(msgspec.Struct, kw_only=True):
+    id: int
+    order_id: int
+    name: str
+    location_id: int
+    tracking: list[TrackingInfo]
+    lines: list[FulfillmentLine]
+    notify_customer: bool = False
+    status: str = "SUCCESS"
+    created_at: datetime = msgspec.field(default_factory=now_utc)
+
+
+class RefundLine(msgspec.Struct, kw_only=True):
+    id: int
+    line_item_id: int
+    quantity: int
+    restock_type: str
+    location_id: int | None
+    subtotal: Decimal
+
+
+class Transaction(msgspec.Struct, kw_only=True):
+    id: int
+    kind: str
+    amount: Decimal
+    gateway: str
+    status: str = "SUCCESS"
+    created_at: datetime = msgspec.field(default_factory=now_utc)
+
+
+class Refund(msgspec.Struct, kw_only=True):
+    id: int
+    order_id: int
+    note: str | None
+    lines: list[RefundLine]
+    transactions: list[Transaction]
+    shipping: Decimal = Decimal(0)
+    created_at: datetime = msgspec.field(default_factory=now_utc)
+
+    @property
+    def total(self) -> Decimal:
+        """Money returned: the refund transactions (a refund without them only restocks)."""
+        return sum((t.amount for t in self.transactions), Decimal(0))
+
+
+class Metafield(msgspec.Struct, kw_only=True):
+    id: int
+    namespace: str
+    key: str
+    type: str
+    value: str
+    owner_gid: str
+    created_at: datetime = msgspec.field(default_factory=now_utc)
+    updated_at: datetime = msgspec.field(default_factory=now_utc)
+
+
+class Order(msgspec.Struct, kw_only=True):
+    id: int
+    number: int
+    email: str
+    currency: str
+    line_items: list[LineItem]
+    shipping_address: MailingAddress | None
+    billing_address: MailingAddress | None
+    customer_id: int | None
+    shipping_price: Decimal
+    tax_rate: Decimal
+    taxes_included: bool
+    financial_status: str = "PENDING"
+    note: str | None = None
+    tags: list[str] = msgspec.field(default_factory=list)
+    metafields: dict[tuple[str, str], Metafield] = msgspec.field(default_factory=dict)
+    fulfillment_orders: list[FulfillmentOrder] = msgspec.field(default_factory=list)
+    fulfillments: list[Fulfillment] = msgspec.field(default_factory=list)
+    refunds: list[Refund] = msgspec.field(default_factory=list)
+    transactions: list[Transaction] = msgspec.field(default_factory=list)
+    gateway: str = "manual"
+    source_name: str = "web"
+    token: str = ""
+    created_at: datetime = msgspec.field(default_factory=now_utc)
+    updated_at: datetime = msgspec.field(default_factory=now_utc)
+    cancelled_at: datetime | None = None
+    cancel_reason: str | None = None
+    closed_at: datetime | None = None
+
+    @property
+    def name(self) -> str:
+        return f"#{self.order_number}"
+
+    @property
+    def order_number(self) -> int:
+        return 1000 + self.number
+
+    @property
+    def line_items_total(self) -> Decimal:
+        return sum((li.price * li.quantity for li in self.line_items), Decimal(0))
+
+    @property
+    def total_price(self) -> Decimal:
+        gross = self.line_items_total + self.shipping_price
+        return gross if self.taxes_included else gross + self.total_tax
+
+    @property
+    def total_tax(self) -> Decimal:
+        gross = self.line_items_total + self.shipping_price
+        if self.taxes_included:
+            return (gross * self.tax_rate / (1 + self.tax_rate)).quantize(CENT)
+        return (gross * self.tax_rate).quantize(CENT)
+
+    @property
+    def subtotal_price(self) -> Decimal:
+        return self.line_items_total
+
+    @property
+    def total_refunded(self) -> Decimal:
+        return sum((r.total for r in self.refunds), Decimal(0))
+
+    @property
+    def fulfillment_status(self) -> str:
+        """``UNFULFILLED``, ``PARTIALLY_FULFILLED`` or ``FULFILLED`` (GraphQL enum spelling)."""
+        wanted = sum(li.quantity - li.refunded_quantity for li in self.line_items)
+        done = sum(li.fulfilled_quantity for li in self.line_items)
+        if done == 0:
+            return "UNFULFILLED"
+        return "FULFILLED" if done >= wanted else "PARTIALLY_FULFILLED"
+
+    def line_item(self, line_item_id: int) -> LineItem | None:
+        return next((li for li in self.line_items if li.id == line_item_id), None)
+
+
+class Shop(msgspec.Struct, kw_only=True):
+    """One myshopify store and everything in it."""
+
+    domain: str
+    name: str
+    currency: str
+    country_code: str
+    access_tokens: set[str]
+    tax_rate: Decimal
+    taxes_included: bool
+    shipping_price: Decimal
+    locations: dict[int, Location] = msgspec.field(default_factory=dict)
+    products: dict[int, Product] = msgspec.field(default_factory=dict)
+    inventory_items: dict[int, InventoryItem] = msgspec.field(default_factory=dict)
+    levels: dict[tuple[int, int], InventoryLevel] = msgspec.field(default_factory=dict)
+    customers: dict[int, Customer] = msgspec.field(default_factory=dict)
+    orders: dict[int, Order] = msgspec.field(default_factory=dict)
+    order_count: int = 0
+
+    def item_by_sku(self, sku: str) -> InventoryItem | None:
+        return next((i for i in self.inventory_items.values() if i.sku == sku), None)
+
+    def product_by_sku(self, sku: str) -> Product | None:
+        return next((p for p in self.products.values() if p.sku == sku), None)
+
+    def product_by_variant(self, variant_id: int) -> Product | None:
+        return next((p for p in self.products.values() if p.variant_id == variant_id), None)
+
+    def levels_of(self, inventory_item_id: int) -> Iterator[InventoryLevel]:
+        return (lv for (item, _), lv in self.levels.items() if item == inventory_item_id)
+
+    def customer_by_email(self, email: str) -> Customer | None:
+        return next((c for c in self.customers.values() if c.email == email), None)
+
+    def default_location(self) -> Location:
+        return next(iter(self.locations.values()))
+
+
+class ShopifyState:
+    """All sandbox shops, keyed by myshopify domain, with one id sequence."""
+
+    def __init__(self) -> None:
+        self.ids = IdSequence()
+        self.shops: dict[str, Shop] = {}
+
+    def shop(self, domain: str) -> Shop | None:
+        return self.shops.get(normalise_domain(domain))
+
+    def shop_for_token(self, token: str) -> list[Shop]:
+        return [s for s in self.shops.values() if token in s.access_tokens]
+
+
+def normalise_domain(domain: str) -> str:
+    """``demo-eu`` and ``demo-eu.myshopify.com`` name the same shop."""
+    domain = domain.strip().lower().removeprefix("https://").rstrip("/")
+    return domain if "." in domain else f"{domain}.myshopify.com"

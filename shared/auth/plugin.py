@@ -1,0 +1,50 @@
+"""One line in an app factory wires authentication: ``plugins=[AuthPlugin(settings.auth)]``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from litestar.config.app import AppConfig
+from litestar.plugins import InitPluginProtocol
+
+from shared.auth.authentication import (
+    BearerAuthMiddleware,
+    TokenAuthentication,
+    build_authentication,
+)
+from shared.auth.guards import oauth2_components
+from shared.auth.settings import AuthSettings
+
+
+class AuthPlugin(InitPluginProtocol):
+    """Adds the bearer-token middleware, closes the JWKS client on shutdown and puts the OAuth2
+    security scheme into the app's OpenAPI components.
+
+    The middleware goes first in the app's middleware list (outermost), so that middleware
+    after it (a per-client rate limit, say) sees ``scope["user"]``.
+    """
+
+    def __init__(
+        self,
+        settings: AuthSettings,
+        *,
+        scopes: Mapping[str, str] | None = None,
+        authentication: TokenAuthentication | None = None,
+    ) -> None:
+        self.settings = settings
+        self.scopes = dict(scopes or {})
+        self.authentication = authentication or build_authentication(settings)
+
+    def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        """Register middleware, shutdown hook and OpenAPI components."""
+        middleware = BearerAuthMiddleware(self.authentication, exclude=self.settings.exclude_paths)
+        app_config.middleware.insert(0, middleware)
+        app_config.on_shutdown.append(self.authentication.aclose)
+        openapi = app_config.openapi_config
+        if openapi is not None:
+            components = oauth2_components(self.settings.resolved_token_url, self.scopes)
+            existing = openapi.components
+            openapi.components = (
+                [*existing, components] if isinstance(existing, list) else [existing, components]
+            )
+        return app_config

@@ -1,0 +1,190 @@
+"""``strata``: serve a service, manage the demo ERP, write the OpenAPI contracts, mint tokens."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from shared.services import SERVICES, ServiceSpec, load_factory
+
+
+def main(argv: list[str] | None = None) -> int:
+    args_in = sys.argv[1:] if argv is None else argv
+    if args_in[:1] == ["orders"]:
+        # The orders process owns its operator commands (status, exceptions, replay).
+        orders_cli = importlib.import_module("process_apis.orders.cli")
+        code: int = orders_cli.main(args_in[1:])
+        return code
+    parser = argparse.ArgumentParser(prog="strata", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run one service with uvicorn")
+    serve.add_argument("service", choices=sorted(SERVICES))
+    serve.add_argument("--instance", help="ERP instance (erp only), e.g. eu or us")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int, default=1)
+
+    contracts = sub.add_parser("contracts", help="write (or --check) every OpenAPI contract")
+    contracts.add_argument("--check", action="store_true", help="fail if a contract drifted")
+
+    erp = sub.add_parser("erp", help="the demo Tryton ERP instances")
+    erp_sub = erp.add_subparsers(dest="erp_command", required=True)
+    init = erp_sub.add_parser("init", help="build the template databases")
+    init.add_argument("--instance", action="append", choices=["eu", "us"])
+    init.add_argument("--data-dir", type=Path, default=Path("var/erp"))
+    init.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
+    init.add_argument("--pg-dsn", default=None)
+    start = erp_sub.add_parser("start", help="serve a fresh copy of a template")
+    start.add_argument("--instance", choices=["eu", "us"], default="eu")
+    start.add_argument("--data-dir", type=Path, default=Path("var/erp"))
+    start.add_argument("--port", type=int, default=8000)
+    creds = erp_sub.add_parser("credentials", help="print an instance's database and admin login")
+    creds.add_argument("--instance", choices=["eu", "us"], default="eu")
+    creds.add_argument("--data-dir", type=Path, default=Path("var/erp"))
+    erp_sub.add_parser("catalogue", help="print the demo catalogue as (sku, title, price) rows")
+
+    sub.add_parser("up", help="start the whole demo stack; Ctrl-C stops it")
+
+    worker = sub.add_parser("worker", help="run a process service's stream workers")
+    worker.add_argument("service", choices=["orders"])
+
+    token = sub.add_parser("token", help="mint an access token from the local issuer's keys")
+    token.add_argument("--client", required=True, help="a registered client id, e.g. operator")
+    token.add_argument("--scope", default="", help='space-separated scopes, e.g. "erp:read"')
+    token.add_argument("--audience", default=None)
+    token.add_argument("--issuer", default=None, help="the issuer URL the services trust")
+
+    sub.add_parser("orders", help="order pipeline status, exceptions and replay (see --help)")
+
+    args = parser.parse_args(args_in)
+    if args.command == "up":
+        from shared.stack import up
+
+        return up()
+    if args.command == "serve":
+        return _serve(SERVICES[args.service], args)
+    if args.command == "contracts":
+        return write_contracts(check=args.check)
+    if args.command == "erp":
+        return _erp(args)
+    if args.command == "worker":
+        return _worker(args.service)
+    if args.command == "token":
+        return _token(args)
+    return 2
+
+
+def _worker(service: str) -> int:
+    import asyncio
+
+    from shared.telemetry.logs import configure_logging
+    from shared.telemetry.tracing import load_telemetry_settings
+
+    telemetry = load_telemetry_settings()
+    configure_logging(service, telemetry.log_level, telemetry.log_format)
+    module = importlib.import_module(f"process_apis.{service}.app")
+    asyncio.run(module.run_worker())
+    return 0
+
+
+def _token(args: argparse.Namespace) -> int:
+    from shared.auth.issuer import issue_token_cli, load_issuer_settings
+
+    settings = load_issuer_settings()
+    if args.issuer:
+        import msgspec
+
+        settings = msgspec.structs.replace(settings, issuer=args.issuer)
+    try:
+        print(issue_token_cli(args.client, args.scope, args.audience, settings))
+    except ValueError as exc:
+        print(f"strata token: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _serve(spec: ServiceSpec, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    if args.instance:
+        os.environ["STRATA_ERP_INSTANCE"] = args.instance
+    from shared.telemetry.logs import uvicorn_log_config
+    from shared.telemetry.tracing import load_telemetry_settings
+
+    telemetry = load_telemetry_settings()
+    uvicorn.run(
+        spec.factory,
+        factory=True,
+        host=args.host,
+        port=args.port or spec.default_port,
+        workers=args.workers,
+        log_level="warning",
+        access_log=False,
+        log_config=uvicorn_log_config(spec.name, telemetry.log_level, telemetry.log_format),
+    )
+    return 0
+
+
+def render_contract(spec: ServiceSpec) -> str:
+    """The service's OpenAPI document as YAML, generated from its app."""
+    app = load_factory(spec)()
+    document: dict[str, Any] = app.openapi_schema.to_schema()
+    text: str = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
+    return text
+
+
+def write_contracts(*, check: bool, root: Path = Path()) -> int:
+    """Write every service's contract, or with ``check`` report those that drifted."""
+    drifted = []
+    for spec in SERVICES.values():
+        if spec.contract is None:
+            continue
+        path = root / spec.contract
+        text = render_contract(spec)
+        if check:
+            if not path.exists() or path.read_text() != text:
+                drifted.append(spec.contract)
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        print(f"wrote {spec.contract}")
+    if drifted:
+        print("contracts out of date (run `make contracts`): " + ", ".join(drifted))
+        return 1
+    return 0
+
+
+def _erp(args: argparse.Namespace) -> int:
+    demo = importlib.import_module("system_apis.erp.tryton_demo")
+    if args.erp_command == "credentials":
+        creds = demo.admin_credentials(args.instance, args.data_dir)
+        database = demo.server.database_name(args.instance)
+        print(json.dumps({"database": database, "user": creds.user, "password": creds.password}))
+        return 0
+    if args.erp_command == "catalogue":
+        rows = [
+            (variant.sku, f"{product.title} {variant.title}".strip(), str(product.price("EUR")))
+            for product in demo.DEMO_PRODUCTS
+            for variant in product.variants
+        ]
+        print(json.dumps(rows))
+        return 0
+    if args.erp_command == "init":
+        for instance in args.instance or ["eu", "us"]:
+            path = demo.build_template(instance, args.data_dir, args.backend, args.pg_dsn)
+            print(f"{instance}: template ready at {path}")
+        return 0
+    demo.run_forever(args.instance, args.data_dir, args.port)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,368 @@
+"""Redis Streams with consumer groups: at-least-once delivery, delayed retries, dead letters.
+
+A :class:`StreamWorker` reads its group's new entries, hands each to a handler, and settles
+the outcome in one atomic script call:
+
+- success: ``XACK``;
+- :class:`TransientFailure`: the entry goes to a delayed-retry sorted set with its attempt
+  count and history (exponential backoff with full jitter, or the failure's ``retry_after``),
+  and is acknowledged; a mover puts it back on the stream when it is due;
+- :class:`PermanentFailure`, or a transient one past ``max_attempts``: the entry goes to the
+  dead-letter stream with its history, is acknowledged, and ``on_dead_letter`` is called.
+
+Entries a crashed worker held are reclaimed with ``XAUTOCLAIM`` after ``claim_idle``. The
+stream, its retry set and its dead-letter stream share one hash tag (Redis Cluster safe).
+Handlers must be idempotent: delivery is at least once, and a crash between the handler's
+effect and the acknowledgement delivers the entry again.
+
+Trace context rides in the entry: :func:`publish` adds the current ``traceparent``, and the
+worker handles each entry inside a consumer span that is its child, so one trace runs from
+the producer's request through every attempt to the handler's own calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import socket
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import msgspec
+from redis.asyncio import Redis
+from redis.exceptions import RedisError, ResponseError
+
+from shared.telemetry.tracing import (
+    TRACEPARENT,
+    Tracing,
+    consumer_span,
+    current_traceparent,
+    fail_span,
+    process_tracing,
+)
+
+log = logging.getLogger("strata.events")
+
+ATTEMPT = "strata_attempt"
+HISTORY = "strata_history"
+ORIGINAL_ID = "strata_original_id"
+FAILED_AT = "strata_failed_at"
+ERROR = "strata_error"
+
+
+class TransientFailure(Exception):
+    """Worth retrying (timeouts, 429, 5xx); ``retry_after`` in seconds overrides backoff."""
+
+    def __init__(self, reason: str, *, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+class PermanentFailure(Exception):
+    """Retrying won't help (validation, mapping); goes straight to the dead letters."""
+
+    def __init__(self, reason: str, *, kind: str = "permanent") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.kind = kind
+
+
+class Attempt(msgspec.Struct, frozen=True):
+    at: float
+    error: str
+    kind: str
+
+
+class Entry(msgspec.Struct, frozen=True):
+    """One stream entry as a handler sees it."""
+
+    id: str
+    fields: dict[str, str]
+    attempt: int
+    history: list[Attempt]
+
+    @property
+    def payload(self) -> dict[str, str]:
+        """The producer's own fields, without the worker's bookkeeping."""
+        return {k: v for k, v in self.fields.items() if not k.startswith("strata_")}
+
+
+Handler = Callable[[Entry], Awaitable[None]]
+DeadLetterHook = Callable[[Entry, str, str], Awaitable[None]]
+
+# KEYS: stream, retry zset. ARGV: group, id, due_ms, encoded fields (msgpack map)
+_SCHEDULE_RETRY = """
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+return redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+"""
+# KEYS: stream, dead-letter stream. ARGV: group, id, maxlen, then field/value pairs
+_DEAD_LETTER = """
+local fields = {}
+for i = 4, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', unpack(fields))
+return redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+"""
+# KEYS: stream, retry zset. ARGV: now_ms, limit. Moves due retries back onto the stream.
+_MOVE_DUE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+for _, packed in ipairs(due) do
+  local fields = cmsgpack.unpack(packed)
+  local flat = {}
+  for k, v in pairs(fields) do flat[#flat + 1] = k; flat[#flat + 1] = v end
+  redis.call('XADD', KEYS[1], '*', unpack(flat))
+  redis.call('ZREM', KEYS[2], packed)
+end
+return #due
+"""
+
+_HISTORY = msgspec.json.Decoder(list[Attempt])
+_ENC = msgspec.json.Encoder()
+
+
+def stream_keys(name: str) -> tuple[str, str, str]:
+    """The stream, its retry set and its dead-letter stream, under one hash tag.
+
+    ``name`` is a full key that already carries a hash tag (``strata:webhooks:{orders}``) or
+    a bare name that gets one (``strata:stream:{name}``).
+    """
+    key = name if "{" in name else f"strata:stream:{{{name}}}"
+    return key, f"{key}:retry", f"{key}:dead"
+
+
+def backoff(attempt: int, base: float, cap: float, rng: random.Random) -> float:
+    """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
+    return rng.uniform(0, min(cap, base * (2 ** max(0, attempt - 1))))
+
+
+class StreamWorker:
+    """One consumer in a consumer group; run several (in processes or tasks) to scale out."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        stream: str,
+        group: str,
+        handler: Handler,
+        *,
+        consumer: str | None = None,
+        batch: int = 16,
+        concurrency: int = 16,
+        block: float = 1.0,
+        claim_idle: float = 30.0,
+        max_attempts: int = 8,
+        base_delay: float = 0.5,
+        max_delay: float = 60.0,
+        dead_letter_maxlen: int = 1_000_000,
+        on_dead_letter: DeadLetterHook | None = None,
+        rng: random.Random | None = None,
+        tracing: Tracing | None = None,
+    ) -> None:
+        self.redis = redis
+        self.stream, self.retry_set, self.dead_letters = stream_keys(stream)
+        self.group = group
+        self.handler = handler
+        self.consumer = consumer or f"{socket.gethostname()}-{id(self):x}"
+        self.batch = batch
+        self.block_ms = int(block * 1000)
+        self.claim_idle_ms = int(claim_idle * 1000)
+        self.max_attempts = max_attempts
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.dead_letter_maxlen = dead_letter_maxlen
+        self.on_dead_letter = on_dead_letter
+        self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
+        self._slots = asyncio.Semaphore(concurrency)
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._stopping = asyncio.Event()
+        self._schedule = redis.register_script(_SCHEDULE_RETRY)
+        self._dead = redis.register_script(_DEAD_LETTER)
+        self._move = redis.register_script(_MOVE_DUE)
+        traces = tracing or process_tracing()
+        self._tracer = traces.tracer("strata.events") if traces.enabled else None
+
+    async def ensure_group(self) -> None:
+        with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists already
+            await self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+
+    def stop(self) -> None:
+        """Stop reading; in-flight entries finish (see :meth:`run`)."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Read, handle and settle until :meth:`stop`; then wait for in-flight entries."""
+        await self.ensure_group()
+        last_claim = 0.0
+        try:
+            while not self._stopping.is_set():
+                try:
+                    await self.move_due_retries()
+                    now = time.monotonic()
+                    if now - last_claim > self.claim_idle_ms / 2000:
+                        last_claim = now
+                        await self.reclaim_stale()
+                    await self._read_new()
+                except RedisError as exc:
+                    log.warning("stream %s: redis error %s; retrying in 1s", self.stream, exc)
+                    await asyncio.sleep(1)
+        finally:
+            if self._inflight:
+                await asyncio.gather(*self._inflight, return_exceptions=True)
+
+    async def _read_new(self) -> None:
+        free = max(1, self._slots._value)  # read no more than we can start now
+        reply: Any = await self.redis.xreadgroup(
+            self.group,
+            self.consumer,
+            {self.stream: ">"},
+            count=min(self.batch, free),
+            block=self.block_ms,
+        )
+        for _stream, entries in reply or []:
+            for entry_id, fields in entries:
+                await self._start(entry_id, fields)
+
+    async def reclaim_stale(self) -> int:
+        """Take over entries another consumer held longer than ``claim_idle`` (it crashed)."""
+        claimed = 0
+        cursor = "0-0"
+        while True:
+            result: Any = await self.redis.xautoclaim(
+                self.stream,
+                self.group,
+                self.consumer,
+                min_idle_time=self.claim_idle_ms,
+                start_id=cursor,
+                count=self.batch,
+            )
+            cursor, entries = result[0], result[1]
+            for entry_id, fields in entries:
+                if fields is None:  # deleted from the stream meanwhile
+                    continue
+                claimed += 1
+                await self._start(entry_id, fields)
+            if _text(cursor) == "0-0" or not entries:
+                return claimed
+
+    async def move_due_retries(self, limit: int = 100) -> int:
+        moved: int = await self._move(
+            keys=[self.stream, self.retry_set], args=[int(time.time() * 1000), limit]
+        )
+        return moved
+
+    async def _start(self, entry_id: Any, raw: Mapping[Any, Any]) -> None:
+        await self._slots.acquire()
+        task = asyncio.create_task(self._handle(_text(entry_id), raw))
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+
+    async def _handle(self, entry_id: str, raw: Mapping[Any, Any]) -> None:
+        try:
+            fields = {_text(k): _text(v) for k, v in raw.items()}
+            attempt = int(fields.get(ATTEMPT, "0")) + 1
+            history = _HISTORY.decode(fields[HISTORY]) if HISTORY in fields else []
+            entry = Entry(entry_id, fields, attempt, history)
+            with self._consuming(entry) as span:
+                try:
+                    await self.handler(entry)
+                except TransientFailure as exc:
+                    fail_span(span, exc.reason)
+                    await self._retry_or_bury(entry, exc.reason, exc.retry_after)
+                except PermanentFailure as exc:
+                    fail_span(span, exc.reason)
+                    await self._bury(entry, exc.reason, exc.kind)
+                except RedisError:
+                    raise
+                except Exception as exc:
+                    # by max_attempts, rather than left pending or lost.
+                    log.exception("stream %s: handler failed on %s", self.stream, entry.id)
+                    fail_span(span, f"{type(exc).__name__}: {exc}")
+                    await self._retry_or_bury(entry, f"{type(exc).__name__}: {exc}", None)
+                else:
+                    await self.redis.xack(self.stream, self.group, entry_id)
+        except RedisError as exc:
+            # Left pending: XAUTOCLAIM hands it out again after claim_idle.
+            log.warning("stream %s: could not settle %s: %s", self.stream, entry_id, exc)
+        finally:
+            self._slots.release()
+
+    def _consuming(self, entry: Entry) -> contextlib.AbstractContextManager[Any]:
+        """The entry's consumer span (a child of its ``traceparent``), current meanwhile."""
+        if self._tracer is None:
+            return contextlib.nullcontext(None)
+        fields = entry.fields
+        correlation = (
+            fields.get("correlation_id") or fields.get("event_id") or fields.get("webhook_id")
+        )
+        return consumer_span(
+            self._tracer,
+            self.stream,
+            entry.id,
+            fields,
+            attempt=entry.attempt,
+            correlation=correlation,
+        )
+
+    async def _retry_or_bury(self, entry: Entry, reason: str, retry_after: float | None) -> None:
+        history = [*entry.history, Attempt(time.time(), reason, "transient")]
+        if entry.attempt >= self.max_attempts:
+            await self._bury(
+                entry, f"gave up after {entry.attempt} attempts: {reason}", "retries-exhausted"
+            )
+            return
+        delay = backoff(entry.attempt, self.base_delay, self.max_delay, self.rng)
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        fields = {
+            **entry.payload,
+            ATTEMPT: str(entry.attempt),
+            HISTORY: _ENC.encode(history).decode(),
+            ORIGINAL_ID: entry.fields.get(ORIGINAL_ID, entry.id),
+        }
+        packed = msgspec.msgpack.encode(fields)
+        due_ms = int((time.time() + delay) * 1000)
+        await self._schedule(
+            keys=[self.stream, self.retry_set], args=[self.group, entry.id, due_ms, packed]
+        )
+
+    async def _bury(self, entry: Entry, reason: str, kind: str) -> None:
+        history = [*entry.history, Attempt(time.time(), reason, kind)]
+        fields = {
+            **entry.payload,
+            ATTEMPT: str(entry.attempt),
+            HISTORY: _ENC.encode(history).decode(),
+            ORIGINAL_ID: entry.fields.get(ORIGINAL_ID, entry.id),
+            FAILED_AT: str(time.time()),
+            ERROR: reason,
+        }
+        flat = [item for pair in fields.items() for item in pair]
+        if self.on_dead_letter is not None:
+            # The record is written first: a crash before XACK redelivers, never loses.
+            await self.on_dead_letter(msgspec.structs.replace(entry, history=history), reason, kind)
+        await self._dead(
+            keys=[self.stream, self.dead_letters],
+            args=[self.group, entry.id, self.dead_letter_maxlen, *flat],
+        )
+
+
+async def publish(redis: Redis, stream: str, fields: Mapping[str, str | bytes]) -> str:
+    """Append one entry to ``stream`` (by its logical name).
+
+    The current span's ``traceparent`` is added unless ``fields`` carry one already (a replay
+    keeps the trace of the delivery it replays).
+    """
+    key, _, _ = stream_keys(stream)
+    entry = dict(fields)
+    if TRACEPARENT not in entry:
+        traceparent = current_traceparent()
+        if traceparent is not None:
+            entry[TRACEPARENT] = traceparent
+    entry_id = await redis.xadd(key, entry)  # type: ignore[arg-type]
+    return _text(entry_id)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

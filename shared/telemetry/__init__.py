@@ -1,0 +1,1 @@
+"""Metrics and (later) traces for every service."""

@@ -1,0 +1,119 @@
+"""The ERP system API: one deployment per ERP instance (``strata serve erp --instance eu``)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi.spec import Tag
+from redis.asyncio import Redis
+
+from shared.app import build_service_app, load_auth_settings, load_rate_limit_settings
+from shared.auth import AuthSettings
+from shared.contracts.deprecation import DeprecationSettings
+from shared.http import HttpClientSettings, make_client
+from shared.idempotency import IdempotencyStore
+from shared.ratelimit import RateLimitSettings
+from system_apis.erp.port import ErpPort
+from system_apis.erp.routes import ErpController
+from system_apis.erp.service import ErpService
+from system_apis.erp.settings import PREFIX, ErpSettings, load_erp_settings
+
+API_VERSION = "1.0.0"
+
+
+def build_port(settings: ErpSettings) -> ErpPort:
+    """The adapter for the configured ERP product."""
+    from system_apis.erp.adapters.tryton import TrytonAdapter, TrytonSettings
+
+    client = make_client(
+        settings.tryton_url,
+        HttpClientSettings(
+            connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout
+        ),
+    )
+    adapter: ErpPort = TrytonAdapter(
+        client,
+        TrytonSettings(
+            url=settings.tryton_url,
+            database=settings.tryton_database,
+            user=settings.tryton_user,
+            password=settings.tryton_password,
+            warehouse_code=settings.warehouse_code,
+        ),
+    )
+    return adapter
+
+
+SCOPES = {
+    "erp:read": "Read products, stock, customers and sales orders",
+    "erp:write": "Create and cancel sales orders",
+}
+
+
+def create_app(
+    settings: ErpSettings | None = None,
+    port: ErpPort | None = None,
+    *,
+    auth: AuthSettings | None = None,
+    rate_limit: RateLimitSettings | None = None,
+    deprecations: DeprecationSettings | None = None,
+) -> Litestar:
+    """Build the ERP system API. ``port`` replaces the configured adapter (unit tests)."""
+    s = settings or load_erp_settings()
+
+    @asynccontextmanager
+    async def resources(app: Litestar) -> AsyncIterator[None]:
+        redis = Redis.from_url(s.redis_url, socket_timeout=2, socket_connect_timeout=2)
+        erp_port = port or build_port(s)
+        store = IdempotencyStore(redis, f"strata:erp:{s.instance}")
+        app.state.redis = redis
+        app.state.erp = ErpService(erp_port, store, s.instance)
+        app.state.idempotency = store
+        try:
+            yield
+        finally:
+            await erp_port.aclose()
+            await redis.aclose()
+
+    async def erp_ready() -> None:
+        await app.state.erp.port.ping()
+
+    async def redis_ready() -> None:
+        await app.state.redis.ping()
+
+    app = build_service_app(
+        service=f"erp-{s.instance}",
+        title="Strata ERP system API",
+        version=API_VERSION,
+        description=(
+            "Products, prices, stock, customers and sales orders of one ERP instance, behind "
+            "a stable contract that hides the ERP product."
+        ),
+        route_handlers=[ErpController],
+        readiness={"erp": erp_ready, "redis": redis_ready},
+        lifespan=[resources],
+        tags=[Tag(name="erp", description="One ERP instance")],
+        auth=auth or load_auth_settings(),
+        scopes=SCOPES,
+        rate_limit=rate_limit or load_rate_limit_settings(PREFIX, "/erp/", s.redis_url),
+        deprecations=deprecations,
+        dependencies={
+            "erp": Provide(_provide_erp, sync_to_thread=False),
+            "idempotency": Provide(_provide_idempotency, sync_to_thread=False),
+        },
+    )
+    return app
+
+
+def _provide_erp(state: State) -> ErpService:
+    service: ErpService = state.erp
+    return service
+
+
+def _provide_idempotency(state: State) -> IdempotencyStore:
+    store: IdempotencyStore = state.idempotency
+    return store

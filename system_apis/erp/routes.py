@@ -1,0 +1,277 @@
+"""ERP system API v1: products, stock, customers and sales orders of one ERP instance."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import HeaderParameter, JSONBody, Parameter, QueryParameter
+
+from shared.auth import requires
+from shared.idempotency import IDEMPOTENCY_KEY_PATTERN, IdempotencyStore, fingerprint
+from shared.models import Product, SalesOrder, SalesOrderDraft
+from shared.problems import BadRequest, NotFound, problem_responses
+from system_apis.erp.port import OrderNotFound, UnknownSku
+from system_apis.erp.schemas import (
+    CreditNotes,
+    Customers,
+    InstanceInfo,
+    Invoices,
+    ProductPage,
+    Shipments,
+    StockLevels,
+)
+from system_apis.erp.service import ErpService
+
+ORDER_ID = Parameter(
+    title="ERP sales order id", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$"
+)
+SKU_PATTERN = r"^[A-Za-z0-9._\-]+$"
+SKU_SCHEMA = {"minLength": 1, "maxLength": 64, "pattern": SKU_PATTERN}
+SKU = Parameter(title="SKU", min_length=1, max_length=64, pattern=SKU_PATTERN)
+READ_ERRORS = (400, 429, 503, 504)
+_ENCODER = msgspec.json.Encoder()
+
+
+class ErpController(Controller):
+    path = "/erp/v1"
+    tags = ["erp"]
+
+    @get(
+        "/instance",
+        operation_id="getErpInstance",
+        summary="Which ERP instance this is",
+        **requires("erp:read", responses=problem_responses(429)),
+    )
+    async def instance(self, erp: NamedDependency[ErpService]) -> InstanceInfo:
+        """The instance this deployment serves (e.g. `eu`, `us`) and its adapter."""
+        return InstanceInfo(instance=erp.instance, adapter=type(erp.port).__name__)
+
+    @get(
+        "/products",
+        operation_id="listProducts",
+        summary="Products with variants and prices",
+        **requires("erp:read", responses=problem_responses(*READ_ERRORS)),
+    )
+    async def list_products(
+        self,
+        erp: NamedDependency[ErpService],
+        offset: Annotated[int, Parameter(ge=0, le=1_000_000)] = 0,
+        limit: Annotated[int, Parameter(ge=1, le=100)] = 50,
+        updated_since: Annotated[
+            str | None,
+            QueryParameter(
+                format="date-time",
+                max_length=64,
+                description="Only products changed since this instant (RFC 3339)",
+            ),
+        ] = None,
+    ) -> ProductPage:
+        """A page of products with their variants (by SKU) and list prices."""
+        since = None if updated_since is None else _instant(updated_since, "updated_since")
+        items, more = await erp.list_products(offset, limit, since)
+        return ProductPage(
+            items=items, offset=offset, limit=limit, next_offset=offset + limit if more else None
+        )
+
+    @get(
+        "/products/{sku:str}",
+        operation_id="getProductBySku",
+        summary="The product holding a SKU",
+        **requires("erp:read", responses=problem_responses(*READ_ERRORS, 404)),
+    )
+    async def product(self, erp: NamedDependency[ErpService], sku: Annotated[str, SKU]) -> Product:
+        """The product whose variant carries ``sku``, with all its variants and prices."""
+        try:
+            return await erp.product_by_sku(sku)
+        except UnknownSku:
+            raise ProductNotFound(f"No product has the SKU {sku!r}") from None
+
+    @get(
+        "/stock",
+        operation_id="getStockLevels",
+        summary="Stock by SKU and warehouse",
+        **requires("erp:read", responses=problem_responses(*READ_ERRORS, 422)),
+    )
+    async def stock(
+        self,
+        erp: NamedDependency[ErpService],
+        sku: Annotated[
+            list[str],
+            QueryParameter(
+                min_items=1,
+                max_items=100,
+                schema_extra={"items": {"type": "string", **SKU_SCHEMA}},
+                description="Repeat for several SKUs",
+            ),
+        ],
+        warehouse: Annotated[
+            str | None,
+            Parameter(min_length=1, max_length=32, description="Warehouse code; all if absent"),
+        ] = None,
+    ) -> StockLevels:
+        """On hand, forecast and available quantities of each SKU (repeat `sku` for several)."""
+        return StockLevels(items=await erp.stock(_valid_skus(sku), warehouse))
+
+    @get(
+        "/customers",
+        operation_id="findCustomers",
+        summary="Customers by email",
+        **requires("erp:read", responses=problem_responses(*READ_ERRORS)),
+    )
+    async def customers(
+        self,
+        erp: NamedDependency[ErpService],
+        email: Annotated[
+            str,
+            Parameter(min_length=3, max_length=254, pattern=r"^[^@\x00-\x20]+@[^@\x00-\x20]+$"),
+        ],
+    ) -> Customers:
+        """Customers whose email address matches (case-insensitive)."""
+        return Customers(items=await erp.customers(email))
+
+    @post(
+        "/sales-orders",
+        operation_id="createSalesOrder",
+        summary="Create a sales order exactly once",
+        **requires("erp:write", responses=problem_responses(400, 409, 422, 429, 503, 504)),
+        status_code=201,
+    )
+    async def create_sales_order(
+        self,
+        request: Request[Any, Any, Any],
+        erp: NamedDependency[ErpService],
+        idempotency: NamedDependency[IdempotencyStore],
+        data: JSONBody[SalesOrderDraft],
+        idempotency_key: Annotated[
+            str,
+            HeaderParameter(
+                name="Idempotency-Key",
+                description="A unique key per order (8 to 255 printable characters); a retry "
+                "with the same key and body returns the first answer, another body gets 422.",
+                min_length=8,
+                max_length=255,
+                pattern=IDEMPOTENCY_KEY_PATTERN,
+            ),
+        ],
+    ) -> Response[SalesOrder]:
+        """Create and confirm a sales order, unless one with the same external reference
+        exists: then that order is returned with 200. Requires `Idempotency-Key`."""
+        key = idempotency_key
+        fp = fingerprint(b"POST /erp/v1/sales-orders", _ENCODER.encode(data))
+        scope = f"{erp.instance}:sales-orders"
+
+        async def post() -> tuple[int, SalesOrder]:
+            posted = await erp.post_sales_order(data)
+            return (201 if posted.created else 200), posted.order
+
+        return await idempotency.respond_once(scope, key, fp, post)
+
+    @get(
+        "/sales-orders/{order_id:str}",
+        operation_id="getSalesOrder",
+        summary="A sales order by ERP id",
+        **requires("erp:read", responses=problem_responses(*READ_ERRORS, 404)),
+    )
+    async def sales_order(
+        self, erp: NamedDependency[ErpService], order_id: Annotated[str, ORDER_ID]
+    ) -> SalesOrder:
+        """The sales order with this ERP id."""
+        return await erp.order(order_id)
+
+    @get(
+        "/sales-orders/by-reference/{reference:str}",
+        operation_id="getSalesOrderByReference",
+        summary="A sales order by external reference",
+        **requires("erp:read", responses=problem_responses(*READ_ERRORS, 404)),
+    )
+    async def sales_order_by_reference(
+        self,
+        erp: NamedDependency[ErpService],
+        reference: Annotated[str, Parameter(min_length=1, max_length=128)],
+    ) -> SalesOrder:
+        """The sales order created for this external reference (e.g. a Shopify order)."""
+        order = await erp.order_by_reference(reference)
+        if order is None:
+            raise OrderNotFound(f"No sales order has the external reference {reference!r}")
+        return order
+
+    @post(
+        "/sales-orders/{order_id:str}/cancel",
+        operation_id="cancelSalesOrder",
+        summary="Cancel a sales order",
+        **requires("erp:write", responses=problem_responses(*READ_ERRORS, 404, 409)),
+        status_code=200,
+    )
+    async def cancel(
+        self, erp: NamedDependency[ErpService], order_id: Annotated[str, ORDER_ID]
+    ) -> SalesOrder:
+        """Cancel the order; 409 once it has shipped. Cancelling twice is harmless."""
+        return await erp.cancel(order_id)
+
+    @get(
+        "/sales-orders/{order_id:str}/shipments",
+        operation_id="listSalesOrderShipments",
+        summary="An order's shipments",
+        **requires("erp:read", responses=problem_responses(*READ_ERRORS, 404)),
+    )
+    async def shipments(
+        self, erp: NamedDependency[ErpService], order_id: Annotated[str, ORDER_ID]
+    ) -> Shipments:
+        """Customer shipments and return shipments of the order."""
+        return Shipments(items=await erp.shipments(order_id))
+
+    @get(
+        "/sales-orders/{order_id:str}/invoices",
+        operation_id="listSalesOrderInvoices",
+        summary="An order's invoices",
+        **requires("erp:read", responses=problem_responses(*READ_ERRORS, 404)),
+    )
+    async def invoices(
+        self, erp: NamedDependency[ErpService], order_id: Annotated[str, ORDER_ID]
+    ) -> Invoices:
+        """Customer invoices of the order (credit notes are listed separately)."""
+        return Invoices(items=await erp.invoices(order_id))
+
+    @get(
+        "/sales-orders/{order_id:str}/credit-notes",
+        operation_id="listSalesOrderCreditNotes",
+        summary="An order's credit notes",
+        **requires("erp:read", responses=problem_responses(*READ_ERRORS, 404)),
+    )
+    async def credit_notes(
+        self, erp: NamedDependency[ErpService], order_id: Annotated[str, ORDER_ID]
+    ) -> CreditNotes:
+        """Credit notes issued against the order's invoices."""
+        return CreditNotes(items=await erp.credit_notes(order_id))
+
+
+def _valid_skus(skus: list[str]) -> list[str]:
+    bad = [
+        {"field": f"query.sku[{i}]", "message": "1 to 64 characters of A-Z a-z 0-9 . _ -"}
+        for i, sku in enumerate(skus)
+        if len(sku) > 64 or not re.fullmatch(SKU_PATTERN, sku)
+    ]
+    if bad:
+        raise BadRequest("Invalid SKU in query", errors=bad)
+    return list(dict.fromkeys(skus))
+
+
+def _instant(value: str, name: str) -> dt.datetime:
+    try:
+        instant = msgspec.convert(value, dt.datetime)
+    except msgspec.ValidationError:
+        raise BadRequest(
+            f"{name} must be an RFC 3339 date-time, e.g. 2026-11-20T10:00:00Z",
+            errors=[{"field": f"query.{name}", "message": "not an RFC 3339 date-time"}],
+        ) from None
+    return instant if instant.tzinfo else instant.replace(tzinfo=dt.UTC)
+
+
+class ProductNotFound(NotFound):
+    slug = "product-not-found"
+    title = "No product has this SKU"

@@ -1,0 +1,84 @@
+"""The ERP system API's logic, free of HTTP: posting sales orders exactly once.
+
+``post_sales_order`` holds a cross-replica lock on the order's external reference, looks the
+order up in the ERP and creates it only when it is not there. Together with the
+``Idempotency-Key`` claim in the route this gives one sales order per external reference,
+whatever the caller retries, and even if a replica crashed between the ERP's create and the
+idempotency record (the lookup then finds the order the crashed replica made).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import msgspec
+
+from shared.idempotency import IdempotencyStore
+from shared.models import (
+    CreditNote,
+    Customer,
+    Invoice,
+    Product,
+    SalesOrder,
+    SalesOrderDraft,
+    Shipment,
+    StockLevel,
+)
+from system_apis.erp.port import ErpPort
+
+
+class PostedOrder(msgspec.Struct, frozen=True):
+    order: SalesOrder
+    created: bool
+
+
+class ErpService:
+    def __init__(self, port: ErpPort, store: IdempotencyStore, instance: str) -> None:
+        self.port = port
+        self.store = store
+        self.instance = instance
+
+    async def post_sales_order(self, draft: SalesOrderDraft) -> PostedOrder:
+        """Create the order unless one with the same external reference exists already."""
+        async with self.store.exclusive(f"{self.instance}:ref:{draft.external_reference}"):
+            existing = await self.port.find_sales_order(draft.external_reference)
+            if existing is not None:
+                return PostedOrder(existing, created=False)
+            return PostedOrder(await self.port.create_sales_order(draft), created=True)
+
+    async def list_products(
+        self, offset: int, limit: int, updated_since: dt.datetime | None
+    ) -> tuple[list[Product], bool]:
+        return await self.port.list_products(
+            offset=offset, limit=limit, updated_since=updated_since
+        )
+
+    async def product_by_sku(self, sku: str) -> Product:
+        return await self.port.get_variant_product(sku)
+
+    async def stock(self, skus: list[str], warehouse: str | None) -> list[StockLevel]:
+        return await self.port.stock_levels(skus, warehouse)
+
+    async def customers(self, email: str) -> list[Customer]:
+        return await self.port.find_customers(email)
+
+    async def order(self, order_id: str) -> SalesOrder:
+        return await self.port.get_sales_order(order_id)
+
+    async def order_by_reference(self, reference: str) -> SalesOrder | None:
+        return await self.port.find_sales_order(reference)
+
+    async def cancel(self, order_id: str) -> SalesOrder:
+        return await self.port.cancel_sales_order(order_id)
+
+    async def shipments(self, order_id: str) -> list[Shipment]:
+        await self.port.get_sales_order(order_id)
+        return await self.port.shipments(order_id)
+
+    async def invoices(self, order_id: str) -> list[Invoice]:
+        await self.port.get_sales_order(order_id)
+        return await self.port.invoices(order_id)
+
+    async def credit_notes(self, order_id: str) -> list[CreditNote]:
+        await self.port.get_sales_order(order_id)
+        return await self.port.credit_notes(order_id)

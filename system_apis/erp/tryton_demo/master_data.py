@@ -1,0 +1,257 @@
+"""Master data of a demo instance, written over JSON-RPC as a user of the ERP would.
+
+Order matters: currencies, countries, company (and the admin's company), chart of accounts,
+fiscal years with strict sequences, product category, products, stock, customers. No
+on-change logic runs over RPC, so every value the client would compute is set here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from system_apis.erp.tryton_demo.catalogue import (
+    DEMO_COUNTRIES,
+    DEMO_CUSTOMERS,
+    DEMO_PRODUCTS,
+    DemoInstance,
+)
+from system_apis.erp.tryton_demo.console import TrytonConsole
+
+CURRENCIES = {
+    # code: (name, symbol, rate against the euro); one fixed rate lets either company
+    # accept orders in the other currency.
+    "EUR": ("Euro", "€", Decimal("1.0")),
+    "USD": ("US Dollar", "$", Decimal("1.08")),
+}
+RATE_DATE = dt.date(2000, 1, 1)
+# Accounts of the universal chart the demo uses (it has several of each kind).
+RECEIVABLE, PAYABLE, REVENUE, EXPENSE = "1.2.1", "2.1.1", "4.1.1", "5.1.1"
+
+
+def fiscal_years(today: dt.date | None = None) -> list[int]:
+    """The fiscal years a template covers: last year to next year."""
+    year = (today or dt.date.today()).year
+    return [year - 1, year, year + 1]
+
+
+def load_master_data(console: TrytonConsole, instance: DemoInstance) -> None:
+    """Write every piece of master data a sale needs to ship and invoice."""
+    currencies = _currencies(console)
+    countries = _countries(console)
+    company = _company(console, instance, currencies[instance.currency], countries)
+    _chart_of_accounts(console, company)
+    for year in fiscal_years():
+        _fiscal_year(console, company, year)
+    category = _product_category(console, company)
+    _products(console, instance, category)
+    _stock(console, company)
+    _customers(console, countries)
+
+
+def _currencies(c: TrytonConsole) -> dict[str, int]:
+    values = [
+        {
+            "name": name,
+            "code": code,
+            "symbol": symbol,
+            "digits": 2,
+            "rounding": Decimal("0.01"),
+            "rates": [["create", [{"date": RATE_DATE, "rate": rate}]]],
+        }
+        for code, (name, symbol, rate) in CURRENCIES.items()
+    ]
+    ids = c.execute("currency.currency", "create", values)
+    return dict(zip(CURRENCIES, ids, strict=True))
+
+
+def _countries(c: TrytonConsole) -> dict[str, int]:
+    values = [{"name": name, "code": code} for code, name in DEMO_COUNTRIES.items()]
+    ids = c.execute("country.country", "create", values)
+    return dict(zip(DEMO_COUNTRIES, ids, strict=True))
+
+
+def _company(
+    c: TrytonConsole, instance: DemoInstance, currency: int, countries: dict[str, int]
+) -> int:
+    address = {"city": instance.city, "country": countries[instance.country]}
+    [party] = c.execute(
+        "party.party",
+        "create",
+        [{"name": instance.company, "addresses": [["create", [address]]]}],
+    )
+    [company] = c.execute("company.company", "create", [{"party": party, "currency": currency}])
+    c.execute(
+        "res.user", "write", [c.user_id], {"companies": [["add", [company]]], "company": company}
+    )
+    c.refresh_context()
+    return int(company)
+
+
+def _chart_of_accounts(c: TrytonConsole, company: int) -> None:
+    template = c.search_one(
+        "account.account.template",
+        [("parent", "=", None), ("name", "=", "Universal Chart of Accounts")],
+    )
+    c.run_wizard(
+        "account.create_chart",
+        [
+            ("account", {}),
+            ("create_account", {"account": {"account_template": template, "company": company}}),
+        ],
+    )
+    accounts = _accounts_by_code(c, company)
+    c.run_wizard(
+        "account.create_chart",
+        [
+            (
+                "create_properties",
+                {
+                    "properties": {
+                        "company": company,
+                        "account_receivable": accounts[RECEIVABLE],
+                        "account_payable": accounts[PAYABLE],
+                    }
+                },
+            )
+        ],
+    )
+
+
+def _accounts_by_code(c: TrytonConsole, company: int) -> dict[str, int]:
+    rows = c.execute(
+        "account.account",
+        "search_read",
+        [("company", "=", company), ("code", "in", [RECEIVABLE, PAYABLE, REVENUE, EXPENSE])],
+        0,
+        None,
+        None,
+        ["code"],
+    )
+    return {row["code"]: row["id"] for row in rows}
+
+
+def _strict_sequence(c: TrytonConsole, company: int, type_name: str, name: str) -> int:
+    sequence_type = c.search_one("ir.sequence.type", [("name", "=", type_name)])
+    [sequence] = c.execute(
+        "ir.sequence.strict",
+        "create",
+        [{"name": name, "sequence_type": sequence_type, "company": company, "prefix": ""}],
+    )
+    return int(sequence)
+
+
+def _fiscal_year(c: TrytonConsole, company: int, year: int) -> None:
+    moves = _strict_sequence(c, company, "Account Move", f"Account moves {year}")
+    invoices = _strict_sequence(c, company, "Invoice", f"Invoices {year}")
+    credit_notes = _strict_sequence(c, company, "Invoice", f"Credit notes {year}")
+    invoice_sequences = {
+        "company": company,
+        "out_invoice_sequence": invoices,
+        "out_credit_note_sequence": credit_notes,
+        "in_invoice_sequence": invoices,
+        "in_credit_note_sequence": credit_notes,
+    }
+    [fiscal_year] = c.execute(
+        "account.fiscalyear",
+        "create",
+        [
+            {
+                "name": str(year),
+                "start_date": dt.date(year, 1, 1),
+                "end_date": dt.date(year, 12, 31),
+                "company": company,
+                "move_sequence": moves,
+                "invoice_sequences": [["create", [invoice_sequences]]],
+            }
+        ],
+    )
+    c.execute("account.fiscalyear", "create_period", [fiscal_year])
+
+
+def _product_category(c: TrytonConsole, company: int) -> int:
+    accounts = _accounts_by_code(c, company)
+    [category] = c.execute(
+        "product.category",
+        "create",
+        [
+            {
+                "name": "Merchandise",
+                "accounting": True,
+                "account_revenue": accounts[REVENUE],
+                "account_expense": accounts[EXPENSE],
+            }
+        ],
+    )
+    return int(category)
+
+
+def _products(c: TrytonConsole, instance: DemoInstance, category: int) -> None:
+    unit = c.search_one("product.uom", [("symbol", "=", "u")])
+    templates: list[dict[str, Any]] = [
+        {
+            "name": product.title,
+            "type": "goods",
+            "default_uom": unit,
+            "salable": True,
+            "sale_uom": unit,
+            "list_price": product.price(instance.currency),
+            "account_category": category,
+            "products": [
+                [
+                    "create",
+                    [
+                        {"suffix_code": variant.sku, "description": variant.title}
+                        for variant in product.variants
+                    ],
+                ]
+            ],
+        }
+        for product in DEMO_PRODUCTS
+    ]
+    c.execute("product.template", "create", templates)
+
+
+def _stock(c: TrytonConsole, company: int) -> None:
+    storage = c.search_one("stock.location", [("code", "=", "STO")])
+    rows = c.execute("product.product", "search_read", [], 0, None, None, ["code"])
+    ids = {row["code"]: row["id"] for row in rows}
+    lines = [
+        {"product": ids[variant.sku], "quantity": float(variant.stock)}
+        for product in DEMO_PRODUCTS
+        for variant in product.variants
+        if variant.stock > 0
+    ]
+    [inventory] = c.execute(
+        "stock.inventory",
+        "create",
+        [{"location": storage, "company": company, "lines": [["create", lines]]}],
+    )
+    c.execute("stock.inventory", "confirm", [inventory])
+
+
+def _customers(c: TrytonConsole, countries: dict[str, int]) -> None:
+    values: list[dict[str, Any]] = []
+    for customer in DEMO_CUSTOMERS:
+        mechanisms: list[dict[str, Any]] = [{"type": "email", "value": customer.email}]
+        if customer.phone:
+            mechanisms.append({"type": "phone", "value": customer.phone})
+        addresses = [
+            {
+                "party_name": address.name or None,
+                "street": address.street,
+                "city": address.city,
+                "postal_code": address.postal_code,
+                "country": countries.get(address.country or ""),
+            }
+            for address in customer.addresses
+        ]
+        values.append(
+            {
+                "name": customer.name,
+                "contact_mechanisms": [["create", mechanisms]],
+                "addresses": [["create", addresses]],
+            }
+        )
+    c.execute("party.party", "create", values)

@@ -1,0 +1,307 @@
+"""An async Shopify Admin GraphQL client that stays inside each shop's cost bucket.
+
+Every call books its expected cost in the shared Redis :class:`~shared.ratelimit.CostBucket`
+(waiting for the refill when needed), then re-syncs the bucket with the ``throttleStatus``
+Shopify returns, so every replica paces itself by the shop's real bucket. A ``THROTTLED``
+answer (which costs nothing) is retried after the time the bucket needs to hold the query's
+requested cost. Errors arrive with HTTP 200: GraphQL ``errors`` become
+:class:`ShopifyQueryRejected`, a mutation's ``userErrors`` :class:`ShopifyUserErrors` (422).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx
+import msgspec
+
+from shared.problems import UpstreamTimeout
+from shared.ratelimit import CostBucket, Reservation
+from shared.ratelimit.scripts import RedisClient
+from system_apis.shopify.problems import (
+    ShopifyQueryRejected,
+    ShopifyThrottled,
+    ShopifyUnavailable,
+    ShopifyUserErrors,
+    ShopNotConfigured,
+)
+from system_apis.shopify.settings import ShopifySettings
+
+THROTTLED = "THROTTLED"
+#: Booked for an operation until Shopify has told us its requested cost once.
+DEFAULT_QUERY_ESTIMATE = 50
+MUTATION_ESTIMATE = 10
+
+
+class _Cost(msgspec.Struct, rename="camel"):
+    requested_query_cost: int | None = None
+    actual_query_cost: int | None = None
+    throttle_status: dict[str, float] | None = None
+
+
+class _Extensions(msgspec.Struct):
+    cost: _Cost | None = None
+
+
+class _Reply(msgspec.Struct):
+    data: dict[str, Any] | None = None
+    errors: list[dict[str, Any]] | str | dict[str, Any] | None = None
+    extensions: _Extensions | None = None
+
+
+_REPLY = msgspec.json.Decoder(_Reply)
+_ENCODER = msgspec.json.Encoder()
+
+
+class AdminCallStats(msgspec.Struct, kw_only=True):
+    """What the client has done, for metrics and the benchmark."""
+
+    calls: int = 0
+    throttled: int = 0
+    throttled_in_a_row_max: int = 0
+    points_spent: int = 0
+    waited_seconds: float = 0.0
+
+
+class AdminGraphQL:
+    """Admin GraphQL calls for every configured shop, paced by each shop's cost bucket."""
+
+    def __init__(
+        self, settings: ShopifySettings, http: httpx.AsyncClient, redis: RedisClient
+    ) -> None:
+        self.settings = settings
+        self.http = http
+        self.redis = redis
+        self.api_version = settings.api_version
+        self.stats = AdminCallStats()
+        self._buckets: dict[str, CostBucket] = {}
+        # The requested cost Shopify reported last for each operation: the next booking.
+        self._estimates: dict[str, int] = {}
+        self._retry_locks: dict[str, asyncio.Lock] = {}
+
+    def bucket(self, shop: str) -> CostBucket:
+        """The shared cost bucket of ``shop`` (keys ``strata:shopify:{shop}:*``)."""
+        bucket = self._buckets.get(shop)
+        if bucket is None:
+            bucket = CostBucket(
+                self.redis,
+                shop,
+                maximum_available=self.settings.bucket_size,
+                restore_rate=self.settings.restore_rate,
+                max_wait=self.settings.max_throttle_wait,
+            )
+            self._buckets[shop] = bucket
+        return bucket
+
+    def url(self, shop: str) -> str:
+        """The GraphQL endpoint of ``shop`` at the pinned API version."""
+        return self.settings.admin_url.format(shop=shop, version=self.api_version)
+
+    async def execute(
+        self,
+        shop: str,
+        operation: str,
+        document: str,
+        variables: Mapping[str, Any] | None = None,
+        *,
+        mutation: bool = False,
+    ) -> dict[str, Any]:
+        """Run ``document`` (whose operation is named ``operation``) and return its ``data``.
+
+        Raises :class:`ShopifyThrottled` after ``throttled_retries`` THROTTLED answers in a
+        row, :class:`ShopifyQueryRejected` on GraphQL errors, :class:`ShopifyUnavailable` or
+        :class:`~shared.problems.UpstreamTimeout` when Shopify cannot be reached.
+        """
+        config = self.settings.shop(shop)
+        if config is None or not config.access_token:
+            raise ShopNotConfigured(f"No Admin API access token for {shop}")
+        body = _ENCODER.encode(
+            {"query": document, "variables": dict(variables or {}), "operationName": operation}
+        )
+        headers = {
+            "X-Shopify-Access-Token": config.access_token,
+            "Content-Type": "application/json",
+        }
+        bucket = self.bucket(shop)
+        default = MUTATION_ESTIMATE if mutation else DEFAULT_QUERY_ESTIMATE
+        throttled_in_a_row = 0
+        reply: _Reply | None = None
+        while True:
+            estimate = self._estimates.get(operation, default)
+            if reply is None:
+                reply = await self._call(bucket, shop, operation, estimate, body, headers)
+            else:
+                # Retries after THROTTLED go one at a time per shop in this process, each
+                # with a margin of one more query's refill: retries from one burst would
+                # otherwise race for the same refill and be refused a second time.
+                async with self._retry_lock(shop):
+                    await asyncio.sleep(max(estimate, 2) / _restore_rate(reply))
+                    reply = await self._call(bucket, shop, operation, estimate, body, headers)
+            throttled = _throttled(reply.errors)
+            if not throttled:
+                break
+            throttled_in_a_row += 1
+            self.stats.throttled += 1
+            self.stats.throttled_in_a_row_max = max(
+                self.stats.throttled_in_a_row_max, throttled_in_a_row
+            )
+            if throttled_in_a_row > self.settings.throttled_retries:
+                raise ShopifyThrottled(
+                    f"{shop} answered THROTTLED {throttled_in_a_row} times in a row",
+                    retry_after=math.ceil(self._refill_seconds(reply)),
+                )
+            # The shared model may still hold bookings made before Shopify's real size was
+            # known; Shopify's own word on the refill time is the floor for the retry.
+            await asyncio.sleep(self._refill_seconds(reply))
+        if reply.errors:
+            raise ShopifyQueryRejected(
+                f"Shopify rejected {operation}: {_first_message(reply.errors)}",
+                errors=_graphql_errors(reply.errors),
+            )
+        if reply.data is None:
+            raise ShopifyQueryRejected(f"Shopify answered {operation} without data")
+        return reply.data
+
+    async def mutate(
+        self,
+        shop: str,
+        operation: str,
+        document: str,
+        variables: Mapping[str, Any],
+        *,
+        field: str,
+    ) -> dict[str, Any]:
+        """Run a mutation and return its payload ``field``; ``userErrors`` raise a 422."""
+        data = await self.execute(shop, operation, document, variables, mutation=True)
+        payload = data.get(field)
+        if not isinstance(payload, dict):
+            raise ShopifyQueryRejected(f"Shopify answered {operation} without {field}")
+        user_errors: Sequence[dict[str, Any]] = payload.get("userErrors") or ()
+        if user_errors:
+            raise ShopifyUserErrors(
+                f"Shopify refused {field}: {user_errors[0].get('message', '')}",
+                errors=[
+                    {
+                        "field": ".".join(str(p) for p in (e.get("field") or ())) or None,
+                        "message": e.get("message"),
+                        "code": e.get("code"),
+                    }
+                    for e in user_errors
+                ],
+            )
+        return payload
+
+    def _retry_lock(self, shop: str) -> asyncio.Lock:
+        lock = self._retry_locks.get(shop)
+        if lock is None:
+            lock = self._retry_locks[shop] = asyncio.Lock()
+        return lock
+
+    async def _call(
+        self,
+        bucket: CostBucket,
+        shop: str,
+        operation: str,
+        estimate: int,
+        body: bytes,
+        headers: dict[str, str],
+    ) -> _Reply:
+        reservation = await bucket.reserve(min(estimate, int(bucket.maximum_available)))
+        self.stats.waited_seconds += reservation.waited
+        reply = await self._post(shop, body, headers)
+        await self._observe(bucket, reservation, operation, reply)
+        self.stats.calls += 1
+        return reply
+
+    async def _post(self, shop: str, body: bytes, headers: dict[str, str]) -> _Reply:
+        try:
+            response = await self.http.post(self.url(shop), content=body, headers=headers)
+        except httpx.TimeoutException as exc:
+            raise UpstreamTimeout(f"Shopify ({shop}) did not answer in time") from exc
+        except httpx.HTTPError as exc:
+            raise ShopifyUnavailable(
+                f"Shopify ({shop}) could not be reached: {type(exc).__name__}", retry_after=5
+            ) from exc
+        status = response.status_code
+        if status == 429 or status >= 500:
+            retry_after = response.headers.get("Retry-After", "5")
+            raise ShopifyUnavailable(
+                f"Shopify ({shop}) answered {status}",
+                retry_after=max(1, math.ceil(float(retry_after))) if _is_number(retry_after) else 5,
+            )
+        if status != 200:
+            raise ShopifyQueryRejected(
+                f"Shopify ({shop}) answered {status} to the Admin API version "
+                f"{self.api_version}: {response.text[:200]}"
+            )
+        try:
+            return _REPLY.decode(response.content)
+        except msgspec.DecodeError as exc:
+            raise ShopifyQueryRejected(f"Shopify ({shop}) answered malformed JSON") from exc
+
+    async def _observe(
+        self, bucket: CostBucket, reservation: Reservation, operation: str, reply: _Reply
+    ) -> None:
+        cost = reply.extensions.cost if reply.extensions else None
+        if cost is None or cost.throttle_status is None:
+            return  # the booking lapses after the bucket's hold time
+        if cost.requested_query_cost is not None:
+            self._estimates[operation] = cost.requested_query_cost
+        actual = 0 if _throttled(reply.errors) else cost.actual_query_cost
+        self.stats.points_spent += actual or 0
+        await bucket.observe(
+            cost.throttle_status, actual, reservation.cost, reservation=reservation
+        )
+
+    @staticmethod
+    def _refill_seconds(reply: _Reply) -> float:
+        """How long Shopify's bucket needs to hold the query's requested cost."""
+        cost = reply.extensions.cost if reply.extensions else None
+        status = cost.throttle_status if cost else None
+        if not cost or not status or not cost.requested_query_cost:
+            return 1.0
+        missing = cost.requested_query_cost - status.get("currentlyAvailable", 0)
+        return max(0.0, missing / max(status.get("restoreRate", 1.0), 0.001))
+
+
+def _restore_rate(reply: _Reply) -> float:
+    cost = reply.extensions.cost if reply.extensions else None
+    status = cost.throttle_status if cost else None
+    return max(float((status or {}).get("restoreRate", 50.0)), 1.0)
+
+
+def _throttled(errors: object) -> bool:
+    return isinstance(errors, list) and any(
+        isinstance(e, dict) and (e.get("extensions") or {}).get("code") == THROTTLED for e in errors
+    )
+
+
+def _first_message(errors: object) -> str:
+    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+        return str(errors[0].get("message", ""))
+    return str(errors)
+
+
+def _graphql_errors(errors: object) -> list[dict[str, Any]]:
+    if not isinstance(errors, list):
+        return [{"message": str(errors)}]
+    return [
+        {
+            "message": e.get("message"),
+            "code": (e.get("extensions") or {}).get("code"),
+            "path": e.get("path"),
+        }
+        for e in errors
+        if isinstance(e, dict)
+    ]
+
+
+def _is_number(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True

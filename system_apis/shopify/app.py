@@ -1,0 +1,175 @@
+"""The Shopify system API: webhook ingress and the Admin GraphQL operations the process
+layer needs (``strata serve shopify``)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import msgspec
+from litestar import Litestar
+from litestar.openapi.spec import Schema, Tag
+from redis.asyncio import Redis, RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from shared.app import build_service_app, load_auth_settings, load_rate_limit_settings
+from shared.auth import AuthSettings
+from shared.http import HttpClientSettings, make_client
+from shared.idempotency import IdempotencyStore
+from shared.ratelimit import RateLimitSettings
+from system_apis.shopify import schemas
+from system_apis.shopify.admin import AdminGraphQL
+from system_apis.shopify.appender import RedisClient, StreamAppender
+from system_apis.shopify.fast_path import WebhookFastPath
+from system_apis.shopify.ingress import ENTRY, WebhookIngress
+from system_apis.shopify.metrics import IngressMetrics
+from system_apis.shopify.routes import ShopController
+from system_apis.shopify.service import ShopifyService
+from system_apis.shopify.settings import (
+    PREFIX,
+    ShopifySettings,
+    load_shopify_settings,
+    normalise,
+)
+from system_apis.shopify.webhook_routes import WEBHOOK_HMAC, WEBHOOK_HMAC_SCHEME, WebhookController
+
+API_VERSION = "1.0.0"
+SCOPES = {
+    "shopify:read": "Read orders of the configured shops",
+    "shopify:write": "Tag orders, set metafields, set stock, fulfil and refund",
+}
+
+
+def open_redis(settings: ShopifySettings) -> RedisClient:
+    """The Redis client of the ingress: bounded timeouts, one retry on a dropped connection."""
+    # One retry covers a pooled connection that died with a Redis restart; a replay of the
+    # append script is harmless (the event is then reported as a duplicate).
+    options = {
+        "socket_timeout": settings.redis_timeout,
+        "socket_connect_timeout": settings.redis_timeout,
+        "retry": Retry(NoBackoff(), 1),
+    }
+    if settings.redis_cluster:
+        return RedisCluster.from_url(settings.redis_url, **options)
+    return Redis.from_url(settings.redis_url, **options)  # type: ignore[arg-type]
+
+
+def create_app(
+    settings: ShopifySettings | None = None,
+    *,
+    auth: AuthSettings | None = None,
+    rate_limit: RateLimitSettings | None = None,
+) -> Litestar:
+    """Build the Shopify system API from ``settings`` (else ``STRATA_SHOPIFY_*``).
+
+    The webhook route authenticates Shopify by HMAC, not by bearer token, and is not rate
+    limited (Shopify must never be refused for volume); the shop routes need a token with
+    ``shopify:read`` or ``shopify:write`` and are rate limited per client. Deliveries are
+    served by :class:`WebhookFastPath` in front of the router, which skips those layers.
+    """
+    s = normalise(settings) if settings is not None else load_shopify_settings()
+    fast_path = WebhookFastPath()
+
+    @asynccontextmanager
+    async def resources(app: Litestar) -> AsyncIterator[None]:
+        redis = open_redis(s)
+        appender = StreamAppender(
+            redis,
+            ENTRY,
+            ttl=s.dedupe_ttl,
+            maxlen=s.stream_maxlen,
+            max_batch=s.append_batch_max,
+            max_in_flight=s.append_in_flight_max,
+        )
+        http = make_client(
+            settings=HttpClientSettings(
+                connect_timeout=s.connect_timeout, read_timeout=s.read_timeout
+            )
+        )
+        admin = AdminGraphQL(s, http, redis)
+        app.state.redis = redis
+        app.state.appender = appender
+        app.state.ingress = WebhookIngress(s, appender, IngressMetrics(app.state.metrics_registry))
+        fast_path.ingress = app.state.ingress
+        app.state.admin = admin
+        app.state.shopify = ShopifyService(admin)
+        # The idempotency store speaks to one Redis; under Redis Cluster its keys are
+        # hash-tagged per key, and the cluster client routes them the same way.
+        app.state.idempotency = IdempotencyStore(redis, "strata:shopify")  # type: ignore[arg-type]
+        try:
+            yield
+        finally:
+            fast_path.ingress = None
+            await appender.aclose()
+            await http.aclose()
+            await redis.aclose()
+
+    async def redis_ready() -> None:
+        await app.state.redis.ping()
+
+    app = build_service_app(
+        service="shopify",
+        title="Strata Shopify system API",
+        version=API_VERSION,
+        description=(
+            "Shopify webhook ingress into Redis Streams, and the Admin GraphQL operations the "
+            f"process layer needs (Admin API version {s.api_version})."
+        ),
+        route_handlers=[WebhookController, ShopController],
+        readiness={"redis": redis_ready},
+        lifespan=[resources],
+        tags=[
+            Tag(name="webhooks", description="Deliveries from Shopify"),
+            Tag(name="shopify", description="Admin API operations on one shop"),
+        ],
+        state={"settings": s},
+        security_schemes={WEBHOOK_HMAC_SCHEME: WEBHOOK_HMAC},
+        auth=auth or load_auth_settings(),
+        scopes=SCOPES,
+        rate_limit=rate_limit
+        or load_rate_limit_settings(PREFIX, "/shopify/v1/shops/", s.redis_url),
+    )
+    _document_item_limits(app)
+    fast_path.mount(app)
+    return app
+
+
+def _document_item_limits(app: Litestar) -> None:
+    """Put the limits of list items that msgspec enforces into the OpenAPI document.
+
+    Litestar's schema keeps a list's own limits but drops its items' (each of
+    ``TagsAdd.tags`` is 1 to 255 characters), so clients would be told that values the
+    service refuses with 400 are fine.
+    """
+    structs = [
+        value
+        for value in vars(schemas).values()
+        if isinstance(value, type)
+        and issubclass(value, msgspec.Struct)
+        and value.__module__ == schemas.__name__
+    ]
+    _, enforced = msgspec.json.schema_components(structs)
+    components = app.openapi_schema.components.schemas if app.openapi_schema.components else {}
+    for name, schema in enforced.items():
+        documented = components.get(name)
+        properties = documented.properties if documented is not None else None
+        for field, spec in schema.get("properties", {}).items():
+            target = (properties or {}).get(field)
+            items = spec.get("items")
+            if not isinstance(target, Schema) or not isinstance(target.items, Schema):
+                continue
+            if not isinstance(items, dict):
+                continue
+            for key, attribute in _ITEM_LIMITS:
+                if key in items and getattr(target.items, attribute) is None:
+                    setattr(target.items, attribute, items[key])
+
+
+_ITEM_LIMITS = (
+    ("minLength", "min_length"),
+    ("maxLength", "max_length"),
+    ("pattern", "pattern"),
+    ("minimum", "minimum"),
+    ("maximum", "maximum"),
+)

@@ -1,0 +1,301 @@
+"""Shopify system API v1 for the process layer: orders, write-backs, inventory, fulfillments,
+refunds on one configured shop."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+import msgspec
+from litestar import Controller, Request, Response, get, post, route
+from litestar.enums import HttpMethod
+from litestar.params import HeaderParameter, JSONBody, Parameter
+
+from shared.auth import requires
+from shared.idempotency import IDEMPOTENCY_KEY_PATTERN, IdempotencyStore, fingerprint
+from shared.problems import problem_responses
+from system_apis.shopify.schemas import (
+    Fulfillment,
+    FulfillmentCreate,
+    InventoryAdjust,
+    InventoryChanges,
+    InventorySet,
+    Metafield,
+    MetafieldSet,
+    OrderPage,
+    OrderTags,
+    Refund,
+    RefundCreate,
+    RefundList,
+    ShopifyOrder,
+    TagsAdd,
+)
+from system_apis.shopify.service import ShopifyService
+
+T = TypeVar("T")
+SHOP = Parameter(
+    title="Shop domain",
+    description="e.g. `demo-eu.myshopify.com`",
+    min_length=3,
+    max_length=255,
+    pattern=r"^[a-z0-9][a-z0-9\-.]*$",
+)
+ORDER_ID = Parameter(title="Shopify order id", ge=1, le=2**53)
+IdempotencyKeyHeader = Annotated[
+    str,
+    HeaderParameter(
+        name="Idempotency-Key",
+        description="A unique key per change (8 to 255 printable characters); a retry with "
+        "the same key and body returns the first answer, another body gets 422. It also "
+        "becomes Shopify's `@idempotent` key where Shopify takes one.",
+        min_length=8,
+        max_length=255,
+        pattern=IDEMPOTENCY_KEY_PATTERN,
+    ),
+]
+READ_ERRORS = (400, 404, 429, 502, 503, 504)
+WRITE_ERRORS = (400, 404, 409, 422, 429, 502, 503, 504)
+_ENCODER = msgspec.json.Encoder()
+
+
+async def once(
+    request: Request[Any, Any, Any],
+    key: str,
+    body: object,
+    result_type: type[T],
+    run: Callable[[], Awaitable[T]],
+    *,
+    status_code: int = 200,
+) -> Response[T]:
+    """Run an unsafe operation at most once per ``Idempotency-Key`` (and replay its answer)."""
+    store: IdempotencyStore = request.app.state.idempotency
+    scope = request.url.path
+    fp = fingerprint(f"{request.method} {scope}".encode(), _ENCODER.encode(body))
+
+    async def execute() -> tuple[int, T]:
+        return status_code, await run()
+
+    return await store.respond_once(scope, key, fp, execute)
+
+
+def _service(request: Request[Any, Any, Any]) -> ShopifyService:
+    service: ShopifyService = request.app.state.shopify
+    return service
+
+
+class ShopController(Controller):
+    path = "/shopify/v1/shops/{shop:str}"
+    tags = ["shopify"]
+
+    @get(
+        "/orders/{order_id:int}",
+        operation_id="getShopifyOrder",
+        summary="One order with lines, fulfillment orders, fulfillments, tags and metafields",
+        **requires("shopify:read", responses=problem_responses(*READ_ERRORS)),
+    )
+    async def order(
+        self,
+        request: Request[Any, Any, Any],
+        shop: Annotated[str, SHOP],
+        order_id: Annotated[int, ORDER_ID],
+    ) -> ShopifyOrder:
+        """The order as Shopify has it now (fetch what a late or missing webhook left out)."""
+        return await _service(request).order(shop, order_id)
+
+    @get(
+        "/orders/{order_id:int}/refunds",
+        operation_id="listShopifyOrderRefunds",
+        summary="An order's refunds",
+        **requires("shopify:read", responses=problem_responses(*READ_ERRORS)),
+    )
+    async def refunds(
+        self,
+        request: Request[Any, Any, Any],
+        shop: Annotated[str, SHOP],
+        order_id: Annotated[int, ORDER_ID],
+    ) -> RefundList:
+        """The order's refunds as Shopify lists them: when, the note and the money given back."""
+        return await _service(request).refunds(shop, order_id)
+
+    @route(
+        "/orders/{order_id:int}/refunds",
+        http_method=[HttpMethod.OPTIONS],
+        include_in_schema=False,
+        sync_to_thread=False,
+    )
+    def allow_on_refunds(self) -> Response[None]:
+        """What the refunds path allows. Litestar's own answer would leave out GET: it is made
+        for the first handler registered on a path (by name: hence this one's) and kept."""
+        return Response(None, status_code=204, headers={"Allow": "GET, OPTIONS, POST"})
+
+    @get(
+        "/orders",
+        operation_id="listShopifyOrders",
+        summary="Orders by update time, for reconciliation",
+        **requires("shopify:read", responses=problem_responses(400, *READ_ERRORS)),
+    )
+    async def orders(
+        self,
+        request: Request[Any, Any, Any],
+        shop: Annotated[str, SHOP],
+        updated_since: Annotated[
+            str | None,
+            Parameter(
+                description="Only orders updated at or after (ISO 8601)",
+                pattern=r"^\d{4}-\d{2}-\d{2}(T[0-9:.]+(Z|[+-]\d{2}:\d{2})?)?$",
+            ),
+        ] = None,
+        cursor: Annotated[str | None, Parameter(max_length=512)] = None,
+        limit: Annotated[int, Parameter(ge=1, le=250)] = 50,
+    ) -> OrderPage:
+        """A page of orders, oldest update first; pass `next_cursor` back as `cursor`."""
+        return await _service(request).orders(
+            shop, first=limit, after=cursor, updated_since=updated_since
+        )
+
+    @post(
+        "/orders/{order_id:int}/tags",
+        operation_id="addShopifyOrderTags",
+        summary="Add tags to an order (e.g. the ERP order number)",
+        status_code=200,
+        **requires("shopify:write", responses=problem_responses(*WRITE_ERRORS)),
+    )
+    async def add_tags(
+        self,
+        request: Request[Any, Any, Any],
+        shop: Annotated[str, SHOP],
+        order_id: Annotated[int, ORDER_ID],
+        data: JSONBody[TagsAdd],
+        idempotency_key: IdempotencyKeyHeader,
+    ) -> Response[OrderTags]:
+        """Add tags; tags the order already has are kept once. Requires `Idempotency-Key`."""
+        return await once(
+            request,
+            idempotency_key,
+            data,
+            OrderTags,
+            lambda: _service(request).add_tags(shop, order_id, data),
+        )
+
+    @post(
+        "/orders/{order_id:int}/metafields",
+        operation_id="setShopifyOrderMetafield",
+        summary="Set a metafield on an order",
+        status_code=200,
+        **requires("shopify:write", responses=problem_responses(*WRITE_ERRORS)),
+    )
+    async def set_metafield(
+        self,
+        request: Request[Any, Any, Any],
+        shop: Annotated[str, SHOP],
+        order_id: Annotated[int, ORDER_ID],
+        data: JSONBody[MetafieldSet],
+        idempotency_key: IdempotencyKeyHeader,
+    ) -> Response[Metafield]:
+        """Set `namespace.key` on the order (e.g. `strata.erp_order`). Requires
+        `Idempotency-Key`."""
+        return await once(
+            request,
+            idempotency_key,
+            data,
+            Metafield,
+            lambda: _service(request).set_metafield(shop, order_id, data),
+        )
+
+    @post(
+        "/inventory/set",
+        operation_id="setShopifyInventory",
+        summary="Set absolute stock quantities (compare-and-swap)",
+        status_code=200,
+        **requires("shopify:write", responses=problem_responses(*WRITE_ERRORS)),
+    )
+    async def set_inventory(
+        self,
+        request: Request[Any, Any, Any],
+        shop: Annotated[str, SHOP],
+        data: JSONBody[InventorySet],
+        idempotency_key: IdempotencyKeyHeader,
+    ) -> Response[InventoryChanges]:
+        """`inventorySetQuantities` with `changeFromQuantity` per quantity (null opts out of
+        the check); a stale `change_from_quantity` gets 422. Use where the ERP is the source
+        of truth for stock. Requires `Idempotency-Key`."""
+        return await once(
+            request,
+            idempotency_key,
+            data,
+            InventoryChanges,
+            lambda: _service(request).set_inventory(shop, data, idempotency_key),
+        )
+
+    @post(
+        "/inventory/adjust",
+        operation_id="adjustShopifyInventory",
+        summary="Move stock quantities by deltas",
+        status_code=200,
+        **requires("shopify:write", responses=problem_responses(*WRITE_ERRORS)),
+    )
+    async def adjust_inventory(
+        self,
+        request: Request[Any, Any, Any],
+        shop: Annotated[str, SHOP],
+        data: JSONBody[InventoryAdjust],
+        idempotency_key: IdempotencyKeyHeader,
+    ) -> Response[InventoryChanges]:
+        """`inventoryAdjustQuantities`, sent with `@idempotent`. Requires `Idempotency-Key`."""
+        return await once(
+            request,
+            idempotency_key,
+            data,
+            InventoryChanges,
+            lambda: _service(request).adjust_inventory(shop, data, idempotency_key),
+        )
+
+    @post(
+        "/fulfillments",
+        operation_id="createShopifyFulfillment",
+        summary="Fulfil lines of fulfillment orders, with tracking",
+        status_code=201,
+        **requires("shopify:write", responses=problem_responses(*WRITE_ERRORS)),
+    )
+    async def create_fulfillment(
+        self,
+        request: Request[Any, Any, Any],
+        shop: Annotated[str, SHOP],
+        data: JSONBody[FulfillmentCreate],
+        idempotency_key: IdempotencyKeyHeader,
+    ) -> Response[Fulfillment]:
+        """`fulfillmentCreate`; a retry with the same key returns the first fulfillment
+        rather than shipping twice. Requires `Idempotency-Key`."""
+        return await once(
+            request,
+            idempotency_key,
+            data,
+            Fulfillment,
+            lambda: _service(request).create_fulfillment(shop, data),
+            status_code=201,
+        )
+
+    @post(
+        "/orders/{order_id:int}/refunds",
+        operation_id="createShopifyRefund",
+        summary="Refund lines, shipping and money on an order",
+        status_code=201,
+        **requires("shopify:write", responses=problem_responses(*WRITE_ERRORS)),
+    )
+    async def create_refund(
+        self,
+        request: Request[Any, Any, Any],
+        shop: Annotated[str, SHOP],
+        order_id: Annotated[int, ORDER_ID],
+        data: JSONBody[RefundCreate],
+        idempotency_key: IdempotencyKeyHeader,
+    ) -> Response[Refund]:
+        """`refundCreate`, sent with `@idempotent`. Requires `Idempotency-Key`."""
+        return await once(
+            request,
+            idempotency_key,
+            data,
+            Refund,
+            lambda: _service(request).create_refund(shop, order_id, data, idempotency_key),
+            status_code=201,
+        )

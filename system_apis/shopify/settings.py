@@ -1,0 +1,85 @@
+"""Settings of the Shopify system API, from ``STRATA_SHOPIFY_*`` environment variables.
+
+Several stores are served by one deployment: ``STRATA_SHOPIFY_SHOPS`` is a JSON object from
+shop domain to that store's webhook secret (the app's client secret), the previous secret
+while a rotation is under way, and the Admin API access token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated
+
+import msgspec
+
+from shared.settings import SettingsError, load_settings
+
+PREFIX = "STRATA_SHOPIFY_"
+DEFAULT_API_VERSION = "2026-10"
+
+
+class ShopConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One store: how its webhooks are signed and how we call its Admin API."""
+
+    secret: Annotated[str, msgspec.Meta(min_length=1)]
+    previous_secret: str | None = None
+    access_token: str | None = None
+
+
+class ShopifySettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything one ``shopify`` deployment can be told at start-up."""
+
+    shops: dict[str, ShopConfig] = msgspec.field(default_factory=dict)
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_cluster: bool = False
+    redis_timeout: Annotated[float, msgspec.Meta(gt=0)] = 2.0
+    # Webhook ingress.
+    webhook_max_body_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 2 * 1024 * 1024
+    stream_prefix: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9:_\-]+$")] = "strata:webhooks"
+    stream_shards: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 1
+    # Approximate MAXLEN of each stream; 0 keeps every entry (consumers trim what they acked).
+    stream_maxlen: Annotated[int, msgspec.Meta(ge=0)] = 0
+    # Shopify retries for 4 hours and duplicates arrive later still: remember ids for 2 days.
+    dedupe_ttl: Annotated[int, msgspec.Meta(ge=60)] = 2 * 24 * 3600
+    append_batch_max: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 256
+    # Batches out at once, each on its own connection. One is best next to a local Redis
+    # (batches grow while it answers); more help when the round trip to Redis is long.
+    append_in_flight_max: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
+    unavailable_retry_after: Annotated[int, msgspec.Meta(ge=1, le=3600)] = 5
+    # Admin GraphQL.
+    api_version: Annotated[str, msgspec.Meta(pattern=r"^\d{4}-(01|04|07|10)$")] = (
+        DEFAULT_API_VERSION
+    )
+    # ``{shop}`` and ``{version}`` are filled in; the sandbox serves the same paths over http.
+    admin_url: str = "https://{shop}/admin/api/{version}/graphql.json"
+    connect_timeout: Annotated[float, msgspec.Meta(gt=0)] = 2.0
+    read_timeout: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+    # The cost bucket assumed until Shopify's first throttleStatus (Standard plan).
+    bucket_size: Annotated[float, msgspec.Meta(gt=0)] = 2000.0
+    restore_rate: Annotated[float, msgspec.Meta(gt=0)] = 100.0
+    max_throttle_wait: Annotated[float, msgspec.Meta(gt=0)] = 60.0
+    throttled_retries: Annotated[int, msgspec.Meta(ge=0, le=20)] = 5
+    max_page_size: Annotated[int, msgspec.Meta(ge=1, le=250)] = 50
+
+    def shop(self, domain: str) -> ShopConfig | None:
+        """The configuration of ``domain`` (case-insensitive), or None if not allowed."""
+        return self.shops.get(domain.lower())
+
+
+def load_shopify_settings(environ: Mapping[str, str] | None = None) -> ShopifySettings:
+    """Read :class:`ShopifySettings` from ``STRATA_SHOPIFY_*`` variables (JSON for ``SHOPS``)."""
+    settings = load_settings(ShopifySettings, environ, prefix=PREFIX)
+    return normalise(settings)
+
+
+def normalise(settings: ShopifySettings) -> ShopifySettings:
+    """Lower-case shop domains and refuse ones that are not ``*.myshopify.com``-like hosts."""
+    shops: dict[str, ShopConfig] = {}
+    for domain, config in settings.shops.items():
+        key = domain.strip().lower()
+        if not key or "/" in key or " " in key:
+            raise SettingsError(f"{PREFIX}SHOPS: {domain!r} is not a shop domain")
+        shops[key] = config
+    if "{shop}" not in settings.admin_url and "{version}" not in settings.admin_url:
+        raise SettingsError(f"{PREFIX}ADMIN_URL: must contain {{shop}} or {{version}}")
+    return msgspec.structs.replace(settings, shops=shops)

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.processes import RedisServer, running_redis
+from tests.support.tokens import TokenMint
+
+# Real Tryton servers for any test that asks: tryton_template_dir, start_tryton, tryton_eu.
+pytest_plugins = ("tests.integration.tryton",)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A private redis-server for the whole test session (tests use distinct key prefixes)."""
+    with running_redis() as server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    return redis_server.url
+
+
+@pytest.fixture(scope="session")
+def token_mint() -> TokenMint:
+    """Signs access tokens; ``token_mint.settings()`` makes a service trust them."""
+    return TokenMint()

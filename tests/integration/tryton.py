@@ -1,0 +1,70 @@
+"""Reusable pytest fixtures for a real Tryton ERP (import them in a conftest or test module).
+
+- ``tryton_template_dir`` (session): builds the ``eu`` and ``us`` templates once into a cache
+  (``$STRATA_TEST_CACHE/tryton``, default ``<repo>/var/test-cache/tryton``); later sessions
+  reuse them while the demo data version is unchanged.
+- ``start_tryton`` (function): a factory ``start_tryton(instance="eu", port=None)`` that serves
+  a fresh copy and stops it (and removes its run folder) after the test.
+- ``tryton_eu`` (module): one fresh ``eu`` server shared by a test module.
+
+Usage::
+
+    from tests.integration.tryton import start_tryton, tryton_eu, tryton_template_dir  # noqa
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from system_apis.erp.tryton_demo import TrytonServer, build_template, remove_run, start_server
+
+REPO = Path(__file__).resolve().parents[2]
+StartTryton = Callable[..., TrytonServer]
+
+
+def tryton_cache_dir() -> Path:
+    """Where test templates live between sessions."""
+    root = os.environ.get("STRATA_TEST_CACHE") or str(REPO / "var" / "test-cache")
+    return Path(root) / "tryton"
+
+
+@pytest.fixture(scope="session")
+def tryton_template_dir() -> Path:
+    """The data dir holding current ``eu`` and ``us`` templates (built once, then cached)."""
+    data_dir = tryton_cache_dir()
+    for instance in ("eu", "us"):
+        build_template(instance, data_dir)
+    return data_dir
+
+
+def _serve(data_dir: Path, instance: str, port: int | None) -> TrytonServer:
+    return start_server(instance, data_dir, port, fresh=True)
+
+
+@pytest.fixture
+def start_tryton(tryton_template_dir: Path) -> Iterator[StartTryton]:
+    """Factory: ``start_tryton("eu")`` serves a fresh copy of a template for this test."""
+    started: list[TrytonServer] = []
+
+    def start(instance: str = "eu", port: int | None = None) -> TrytonServer:
+        server = _serve(tryton_template_dir, instance, port)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        remove_run(server)
+
+
+@pytest.fixture(scope="module")
+def tryton_eu(tryton_template_dir: Path) -> Iterator[TrytonServer]:
+    """A fresh ``eu`` server shared by the tests of one module."""
+    server = _serve(tryton_template_dir, "eu", None)
+    try:
+        yield server
+    finally:
+        remove_run(server)

@@ -1,0 +1,130 @@
+"""An in-memory ERP for unit tests of the service and routes (integration tests use Tryton)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import itertools
+from decimal import Decimal
+
+from shared.models import (
+    CreditNote,
+    Customer,
+    Invoice,
+    Money,
+    OrderStatus,
+    Product,
+    SalesOrder,
+    SalesOrderDraft,
+    Shipment,
+    StockLevel,
+    Variant,
+)
+from system_apis.erp.port import OrderAlreadyShipped, OrderNotFound, UnknownSku
+
+
+class InMemoryErp:
+    def __init__(self, skus: dict[str, Decimal], create_delay: float = 0.0) -> None:
+        self.prices = skus
+        self.stock = dict.fromkeys(skus, Decimal(100))
+        self.orders: dict[str, SalesOrder] = {}
+        self.shipped: set[str] = set()
+        self.create_calls = 0
+        self.create_delay = create_delay
+        self._ids = itertools.count(1)
+
+    async def ping(self) -> None:
+        return None
+
+    async def list_products(
+        self, *, offset: int, limit: int, updated_since: dt.datetime | None
+    ) -> tuple[list[Product], bool]:
+        skus = sorted(self.prices)
+        page = skus[offset : offset + limit]
+        return [self._product(s) for s in page], offset + limit < len(skus)
+
+    def _product(self, sku: str) -> Product:
+        return Product(
+            id=sku,
+            name=sku,
+            variants=[
+                Variant(sku=sku, name=sku, price=Money(amount=self.prices[sku], currency="EUR"))
+            ],
+        )
+
+    async def get_variant_product(self, sku: str) -> Product:
+        if sku not in self.prices:
+            raise UnknownSku(f"unknown SKU {sku}")
+        return self._product(sku)
+
+    async def stock_levels(self, skus: list[str], warehouse: str | None) -> list[StockLevel]:
+        for i, s in enumerate(skus):
+            if s not in self.prices:
+                raise UnknownSku(errors=[{"field": f"sku[{i}]", "message": f"unknown SKU {s}"}])
+        return [
+            StockLevel(
+                sku=s,
+                warehouse=warehouse or "WH",
+                on_hand=self.stock[s],
+                forecast=self.stock[s],
+                available=self.stock[s],
+            )
+            for s in skus
+        ]
+
+    async def find_customers(self, email: str) -> list[Customer]:
+        return []
+
+    async def find_sales_order(self, external_reference: str) -> SalesOrder | None:
+        return next(
+            (o for o in self.orders.values() if o.external_reference == external_reference), None
+        )
+
+    async def create_sales_order(self, draft: SalesOrderDraft) -> SalesOrder:
+        self.create_calls += 1
+        for i, line in enumerate(draft.lines):
+            if line.sku not in self.prices:
+                raise UnknownSku(errors=[{"field": f"lines[{i}].sku", "message": "unknown"}])
+        await asyncio.sleep(self.create_delay)
+        oid = str(next(self._ids))
+        total = sum((line.unit_price * line.quantity for line in draft.lines), Decimal(0))
+        order = SalesOrder(
+            id=oid,
+            number=f"SO{oid}",
+            external_reference=draft.external_reference,
+            status=OrderStatus.PROCESSING,
+            currency=draft.currency,
+            customer_email=draft.customer.email,
+            lines=draft.lines,
+            total=Money(amount=total, currency=draft.currency),
+        )
+        self.orders[oid] = order
+        for line in draft.lines:
+            self.stock[line.sku] -= line.quantity
+        return order
+
+    async def get_sales_order(self, order_id: str) -> SalesOrder:
+        if order_id not in self.orders:
+            raise OrderNotFound(f"no order {order_id}")
+        return self.orders[order_id]
+
+    async def cancel_sales_order(self, order_id: str) -> SalesOrder:
+        order = await self.get_sales_order(order_id)
+        if order_id in self.shipped:
+            raise OrderAlreadyShipped("shipped")
+        import msgspec
+
+        self.orders[order_id] = msgspec.structs.replace(order, status=OrderStatus.CANCELLED)
+        return self.orders[order_id]
+
+    async def shipments(self, order_id: str) -> list[Shipment]:
+        return []
+
+    async def invoices(self, order_id: str) -> list[Invoice]:
+        return []
+
+    async def credit_notes(self, order_id: str) -> list[CreditNote]:
+        return []
+
+    async def aclose(self) -> None:
+        return None
