@@ -75,7 +75,8 @@ def build_service_app(
     if rate_limit is not None:
         plugins.append(RateLimitPlugin(rate_limit, registry=registry))
     # Last, so its middleware goes in front of authentication's: the span covers the request.
-    plugins.append(TracingPlugin(tracing or process_tracing(service), service, PROBE_PATHS))
+    traces = tracing or process_tracing(service)
+    plugins.append(TracingPlugin(traces, service, PROBE_PATHS))
     app = Litestar(
         route_handlers=[
             *route_handlers,
@@ -115,6 +116,7 @@ def build_service_app(
     app.state.metrics_registry = registry
     app.state[SCRAPE_HOOKS] = []
     app.state.service = service
+    app.state.tracing = traces  # for ASGI paths in front of the router (the webhook fast path)
     for key, value in (state or {}).items():
         app.state[key] = value
     logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -112,25 +112,42 @@ def _token(args: argparse.Namespace) -> int:
 
 
 def _serve(spec: ServiceSpec, args: argparse.Namespace) -> int:
-    import uvicorn
-
     if args.instance:
         os.environ["STRATA_ERP_INSTANCE"] = args.instance
+    from shared.settings import SettingsError
     from shared.telemetry.logs import uvicorn_log_config
     from shared.telemetry.tracing import load_telemetry_settings
 
-    telemetry = load_telemetry_settings()
-    uvicorn.run(
-        spec.factory,
-        factory=True,
-        host=args.host,
-        port=args.port or spec.default_port,
-        workers=args.workers,
-        log_level="warning",
-        access_log=False,
-        log_config=uvicorn_log_config(spec.name, telemetry.log_level, telemetry.log_format),
-    )
-    return 0
+    try:
+        telemetry = load_telemetry_settings()
+        log_config = uvicorn_log_config(spec.name, telemetry.log_level, telemetry.log_format)
+        if args.workers > 1:
+            # Several processes under uvicorn's supervisor: each child is a plain uvicorn
+            # server, without the readiness drain of a single-process service.
+            import uvicorn
+
+            uvicorn.run(
+                spec.factory,
+                factory=True,
+                host=args.host,
+                port=args.port or spec.default_port,
+                workers=args.workers,
+                log_level="warning",
+                access_log=False,
+                log_config=log_config,
+            )
+            return 0
+        from shared.server import serve
+
+        return serve(
+            load_factory(spec),
+            host=args.host,
+            port=args.port or spec.default_port,
+            log_config=log_config,
+        )
+    except SettingsError as exc:
+        print(f"strata serve {spec.name}: {exc}", file=sys.stderr)
+        return 2
 
 
 def render_contract(spec: ServiceSpec) -> str:

@@ -28,7 +28,7 @@ import logging
 import random
 import socket
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -160,6 +160,7 @@ class StreamWorker:
         on_dead_letter: DeadLetterHook | None = None,
         rng: random.Random | None = None,
         tracing: Tracing | None = None,
+        shutdown_grace: float = 20.0,
     ) -> None:
         self.redis = redis
         self.stream, self.retry_set, self.dead_letters = stream_keys(stream)
@@ -176,7 +177,9 @@ class StreamWorker:
         self.on_dead_letter = on_dead_letter
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self._slots = asyncio.Semaphore(concurrency)
-        self._inflight: set[asyncio.Task[None]] = set()
+        #: Each running handler and the id of the entry it holds.
+        self._inflight: dict[asyncio.Task[None], str] = {}
+        self.shutdown_grace = shutdown_grace
         self._stopping = asyncio.Event()
         self._schedule = redis.register_script(_SCHEDULE_RETRY)
         self._dead = redis.register_script(_DEAD_LETTER)
@@ -189,11 +192,12 @@ class StreamWorker:
             await self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
 
     def stop(self) -> None:
-        """Stop reading; in-flight entries finish (see :meth:`run`)."""
+        """Stop reading; in-flight entries finish or are handed back (see :meth:`run`)."""
         self._stopping.set()
 
     async def run(self) -> None:
-        """Read, handle and settle until :meth:`stop`; then wait for in-flight entries."""
+        """Read, handle and settle until :meth:`stop`; then let in-flight entries finish
+        for up to ``shutdown_grace`` seconds and hand back the rest (:meth:`hand_back`)."""
         await self.ensure_group()
         last_claim = 0.0
         try:
@@ -209,8 +213,45 @@ class StreamWorker:
                     log.warning("stream %s: redis error %s; retrying in 1s", self.stream, exc)
                     await asyncio.sleep(1)
         finally:
-            if self._inflight:
-                await asyncio.gather(*self._inflight, return_exceptions=True)
+            await self._finish_inflight()
+
+    async def _finish_inflight(self) -> None:
+        if not self._inflight:
+            return
+        _done, late = await asyncio.wait(set(self._inflight), timeout=self.shutdown_grace)
+        if not late:
+            return
+        entry_ids = [self._inflight[task] for task in late]
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+        try:
+            await self.hand_back(entry_ids)
+        except RedisError as exc:
+            # Still pending under this consumer: XAUTOCLAIM takes them after claim_idle.
+            log.warning("stream %s: could not hand back %s: %s", self.stream, entry_ids, exc)
+
+    async def hand_back(self, entry_ids: Sequence[str]) -> None:
+        """Give entries this consumer holds back to the group, claimable at once.
+
+        Redis has no "unclaim": the entries stay pending under this consumer, but with their
+        idle time set to ``claim_idle``, so the next ``XAUTOCLAIM`` of any consumer takes
+        them instead of waiting for them to look abandoned. Handlers are idempotent, so an
+        entry cut off half-way is safe to handle again.
+        """
+        if not entry_ids:
+            return
+        ids: list[int | bytes | str | memoryview[int]] = list(entry_ids)
+        await self.redis.xclaim(
+            self.stream,
+            self.group,
+            self.consumer,
+            min_idle_time=0,
+            message_ids=ids,
+            idle=self.claim_idle_ms,
+            justid=True,
+        )
+        log.info("stream %s: handed back %d in-flight entries", self.stream, len(entry_ids))
 
     async def _read_new(self) -> None:
         free = max(1, self._slots._value)  # read no more than we can start now
@@ -255,9 +296,13 @@ class StreamWorker:
 
     async def _start(self, entry_id: Any, raw: Mapping[Any, Any]) -> None:
         await self._slots.acquire()
-        task = asyncio.create_task(self._handle(_text(entry_id), raw))
-        self._inflight.add(task)
-        task.add_done_callback(self._inflight.discard)
+        entry = _text(entry_id)
+        task = asyncio.create_task(self._handle(entry, raw))
+        self._inflight[task] = entry
+        task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        self._inflight.pop(task, None)
 
     async def _handle(self, entry_id: str, raw: Mapping[Any, Any]) -> None:
         try:

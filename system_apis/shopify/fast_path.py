@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING, Final
 
 import msgspec
 from litestar.enums import ScopeType
+from opentelemetry.trace import Status, StatusCode
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from shared.problems import PROBLEM_JSON, TYPE_BASE, Problem, StrataError
+from shared.telemetry.tracing import server_span
 from system_apis.shopify.appender import Appended
 
 if TYPE_CHECKING:
@@ -31,7 +33,9 @@ if TYPE_CHECKING:
         Scope,
         Send,
     )
+    from opentelemetry.trace import Tracer
 
+    from shared.telemetry.tracing import Tracing
     from system_apis.shopify.ingress import WebhookIngress
 
 WEBHOOK_PATH: Final = "/shopify/v1/webhooks"
@@ -39,6 +43,9 @@ DUPLICATE_HEADER: Final = "Strata-Webhook-Duplicate"
 ENTRY_HEADER: Final = "Strata-Stream-Entry"
 
 log = logging.getLogger("strata.shopify.ingress")
+
+_SPAN_NAME: Final = f"POST {WEBHOOK_PATH}"
+_SPAN_ATTRIBUTES: Final = {"http.request.method": "POST", "http.route": WEBHOOK_PATH}
 
 _ENTRY = ENTRY_HEADER.lower().encode()
 _DUPLICATE = (DUPLICATE_HEADER.lower().encode(), b"true")
@@ -110,17 +117,23 @@ class WebhookFastPath:
     :attr:`ingress` once Redis is open (until then deliveries go the Litestar way).
     """
 
-    __slots__ = ("app", "ingress", "metrics")
+    __slots__ = ("app", "ingress", "metrics", "tracer")
 
     def __init__(self) -> None:
         self.app: ASGIApp | None = None
         self.ingress: WebhookIngress | None = None
         self.metrics: RouteMetrics | None = None
+        self.tracer: Tracer | None = None
 
     def mount(self, app: Litestar) -> None:
         """Serve the webhook route of ``app`` from here, before its router (and middleware)."""
         self.app = app.asgi_handler
         self.metrics = RouteMetrics(app.state.metrics_registry, app.state.service)
+        tracing: Tracing | None = app.state.get("tracing")
+        if tracing is not None and tracing.enabled:
+            # The server span the router's middleware would have made: the stream entry
+            # then carries this span's context, so the queue wait hangs off the delivery.
+            self.tracer = tracing.tracer(f"strata.{app.state.service}")
         app.asgi_handler = self
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -134,6 +147,18 @@ class WebhookFastPath:
             assert self.app is not None, "mount() the fast path before serving"
             await self.app(scope, receive, send)
             return
+        if self.tracer is None:
+            await self._serve(ingress, scope, receive, send)
+            return
+        with server_span(self.tracer, _SPAN_NAME, scope["headers"], _SPAN_ATTRIBUTES) as span:
+            status = await self._serve(ingress, scope, receive, send)
+            span.set_attribute("http.response.status_code", status)
+            if status >= 500:
+                span.set_status(Status(StatusCode.ERROR))
+
+    async def _serve(
+        self, ingress: WebhookIngress, scope: Scope, receive: Receive, send: Send
+    ) -> int:
         started = time.perf_counter()
         try:
             appended = await ingress.receive(scope["headers"], receive)
@@ -151,6 +176,7 @@ class WebhookFastPath:
             await send_accepted(send, appended)
         if self.metrics is not None:
             self.metrics.observe(status, time.perf_counter() - started)
+        return status
 
 
 def _internal_error() -> Problem:
