@@ -51,7 +51,16 @@ def main(argv: list[str] | None = None) -> int:
     creds.add_argument("--data-dir", type=Path, default=Path("var/erp"))
     erp_sub.add_parser("catalogue", help="print the demo catalogue as (sku, title, price) rows")
 
-    sub.add_parser("up", help="start the whole demo stack; Ctrl-C stops it")
+    up_parser = sub.add_parser("up", help="start the whole demo stack; Ctrl-C stops it")
+    up_parser.add_argument(
+        "--stack", type=Path, default=Path("var/stack.json"), help="where to write the state file"
+    )
+
+    demo = sub.add_parser("demo", help="play the demo scenario against the running stack")
+    demo.add_argument("--stack", type=Path, default=Path("var/stack.json"), help="its state file")
+    demo.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each thing")
+    demo.add_argument("--outage", type=float, default=10.0, help="seconds the eu ERP API is down")
+    demo.add_argument("--tokens", action="store_true", help="only print fresh ready tokens")
 
     worker = sub.add_parser("worker", help="run a process service's stream workers")
     worker.add_argument("service", choices=["orders"])
@@ -68,7 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "up":
         from shared.stack import up
 
-        return up()
+        return up(stack_file=args.stack)
+    if args.command == "demo":
+        from shared.demo import run as run_demo
+
+        return run_demo(args)
     if args.command == "serve":
         return _serve(SERVICES[args.service], args)
     if args.command == "contracts":

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -26,7 +27,17 @@ import httpx
 
 SANDBOX_SECRET = "strata-sandbox-client-secret-change-me"  # noqa: S105 - the sandbox's own
 SANDBOX_TOKEN = "shpat_sandbox_token"  # noqa: S105 - the sandbox's own
+# The sandbox's Shopify app (its default client id and secret): the storefront of the demo
+# takes session tokens of this app.
+DEMO_APP_CLIENT_ID = "strata-sandbox-client-id"
 DEMO_SHOPS = ("demo-eu.myshopify.com", "demo-us.myshopify.com")
+# The demo's Zendesk account, whose sidebar app may call the service desk for both shops.
+DEMO_ZENDESK_SUBDOMAIN = "strata-demo"
+DEMO_ZENDESK_SECRET = "strata-demo-zendesk-shared-secret"  # noqa: S105 - demo only
+DEMO_AUDIENCE = "strata"
+# The printed Shopify and Zendesk tokens live this long (the operator's: the issuer's TTL).
+DEMO_TOKEN_LIFETIME = 3600
+STACK_FILE = Path("var/stack.json")
 # The topics the webhook ingress takes and the sandbox subscribes for the demo.
 DEMO_ORDER = '{"email": "ada@example.com", "line_items": [{"sku": "TOTE-NAT", "quantity": 1}]}'
 WEBHOOK_TOPICS = (
@@ -69,6 +80,8 @@ class StackConfig:
     sandbox_env: dict[str, str] = field(default_factory=dict)
     orders_env: dict[str, str] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
+    # Extra environment of one part, by part name (applied last).
+    part_env: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def port_is_free(port: int) -> bool:
@@ -300,6 +313,8 @@ def plan(config: StackConfig) -> list[Part]:
                 },
             )
         )
+    for part in parts:
+        part.env.update(config.part_env.get(part.name, {}))
     return parts
 
 
@@ -346,6 +361,9 @@ def stop_part(part: Part, timeout: float = 15) -> None:
         return
     with contextlib.suppress(ProcessLookupError):
         os.killpg(part.proc.pid, signal.SIGTERM)
+        # A part paused with SIGSTOP (``strata demo``'s outage, if it was killed) can only
+        # act on SIGTERM once it runs again.
+        os.killpg(part.proc.pid, signal.SIGCONT)
     try:
         part.proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -377,7 +395,13 @@ def running(
 
 
 def demo_config(redis_url: str, data_dir: Path, log_dir: Path) -> StackConfig:
-    """The demo: the local issuer, demo clients with their well-known demo secrets."""
+    """The demo: the local issuer, demo clients with their well-known demo secrets.
+
+    The storefront also takes session tokens of the sandbox's Shopify app and the service desk
+    signed requests of the demo Zendesk account, so each kind of client has a ready token. The
+    orders process gives up on an ERP call after a few seconds and retries soon after, so an
+    ERP outage shows as retries within seconds (``strata demo``); postings stay idempotent.
+    """
     auth_port = pick_port(8100)
 
     def client_credentials(service: str) -> dict[str, str]:
@@ -388,17 +412,79 @@ def demo_config(redis_url: str, data_dir: Path, log_dir: Path) -> StackConfig:
             f"{prefix}CLIENT_SECRET": f"demo-{service}-secret",
         }
 
+    shopify_app = {
+        "client_id": DEMO_APP_CLIENT_ID,
+        "client_secret": SANDBOX_SECRET,
+        "shops": list(DEMO_SHOPS),
+        "scopes": ["storefront:read"],
+    }
+    zendesk_account = {
+        "subdomain": DEMO_ZENDESK_SUBDOMAIN,
+        "shared_secret": DEMO_ZENDESK_SECRET,
+        "shops": list(DEMO_SHOPS),
+        "scopes": ["service-desk:read"],
+    }
     return StackConfig(
         redis_url=redis_url,
         data_dir=data_dir,
         log_dir=log_dir,
         auth_env={},
         service_auth_env=client_credentials,
+        orders_env={
+            "STRATA_ORDERS_ERP_TIMEOUT": "5",
+            "STRATA_ORDERS_RETRY_BASE_DELAY": "0.5",
+            "STRATA_ORDERS_RETRY_MAX_DELAY": "5",
+            "STRATA_ORDERS_MAX_ATTEMPTS": "20",
+        },
         ports={"auth": auth_port},
+        part_env={
+            "storefront": {
+                "STRATA_AUTH_AUTHENTICATORS": json.dumps(["oauth2", "shopify"]),
+                "STRATA_AUTH_SHOPIFY_APPS": json.dumps([shopify_app]),
+            },
+            "service-desk": {
+                "STRATA_AUTH_AUTHENTICATORS": json.dumps(["oauth2", "zendesk"]),
+                "STRATA_AUTH_ZENDESK_ACCOUNTS": json.dumps([zendesk_account]),
+            },
+        },
     )
 
 
-def up(data_dir: Path = Path("var/erp"), log_dir: Path = Path("var/log")) -> int:
+def write_state(path: Path, redis_url: str, parts: Mapping[str, Part], log_dir: Path) -> None:
+    """Tell ``strata demo`` (and anyone else) where the running stack is: atomically."""
+    state = {
+        "pid": os.getpid(),
+        "started_at": time.time(),
+        "redis_url": redis_url,
+        "log_dir": str(log_dir.resolve()),
+        "parts": [
+            {
+                "name": part.name,
+                "address": part.address,
+                "port": part.port,
+                "pid": part.proc.pid if part.proc is not None else None,
+            }
+            for part in parts.values()
+        ],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    partial.write_text(json.dumps(state, indent=2) + "\n")
+    partial.replace(path)
+
+
+def remove_state(path: Path) -> None:
+    """Forget the state file, unless another stack has written its own there since."""
+    with contextlib.suppress(FileNotFoundError, ValueError):
+        if json.loads(path.read_text()).get("pid") == os.getpid():
+            path.unlink()
+
+
+def up(
+    data_dir: Path = Path("var/erp"),
+    log_dir: Path = Path("var/log"),
+    stack_file: Path = STACK_FILE,
+) -> int:
     log_dir.mkdir(parents=True, exist_ok=True)
     print("Building the demo ERP templates (first run only: about a minute)...", flush=True)
     subprocess.run(strata("erp", "init", "--data-dir", str(data_dir)), check=True)  # noqa: S603
@@ -416,15 +502,21 @@ def up(data_dir: Path = Path("var/erp"), log_dir: Path = Path("var/log")) -> int
             with running(
                 config, announce=lambda p: print(f"  {p.name:<16} ready", flush=True)
             ) as parts:
-                print_table(redis_url, parts)
-                while True:
-                    for part in parts.values():
-                        if part.proc is not None and part.proc.poll() is not None:
-                            print(
-                                f"{part.name} stopped unexpectedly; see {log_dir}/{part.name}.log"
-                            )
-                            return 1
-                    time.sleep(0.5)
+                try:
+                    write_state(stack_file, redis_url, parts, log_dir)
+                    print_table(redis_url, parts, stack_file)
+                    while True:
+                        for part in parts.values():
+                            if part.proc is not None and part.proc.poll() is not None:
+                                print(
+                                    f"{part.name} stopped unexpectedly; "
+                                    f"see {log_dir}/{part.name}.log"
+                                )
+                                return 1
+                        time.sleep(0.5)
+                finally:
+                    # Gone before anything stops: no one finds a stack that is going away.
+                    remove_state(stack_file)
         except KeyboardInterrupt:
             pass
     print("Everything stopped.")
@@ -435,15 +527,161 @@ def _announce(part: Part) -> None:
     print(f"  {part.name:<16} ready", flush=True)
 
 
-def print_table(redis_url: str, parts: Mapping[str, Part]) -> None:
+# -- ready tokens ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReadyToken:
+    """A token for one kind of client, what it is for and when it expires."""
+
+    client: str
+    kind: str
+    token: str
+    expires_in: int
+    try_url: str
+
+
+def operator_token(issuer: str, timeout: float = 10.0) -> tuple[str, int]:
+    """An access token for the demo ``operator`` client (every scope) and its lifetime."""
+    from shared.auth.clients import demo_secret
+
+    response = httpx.post(
+        issuer.rstrip("/") + "/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "operator",
+            "client_secret": demo_secret("operator"),
+        },
+        timeout=timeout,
+    )
+    response.raise_for_status()
+    body = response.json()
+    return str(body["access_token"]), int(body.get("expires_in", 0))
+
+
+def _hs256(claims: dict[str, object], secret: str) -> str:
+    from joserfc import jwt
+    from joserfc.jwk import OctKey
+
+    token: str = jwt.encode(
+        {"alg": "HS256", "typ": "JWT"}, claims, OctKey.import_key(secret.encode())
+    )
+    return token
+
+
+def shopify_session_token(
+    shop: str = DEMO_SHOPS[0], lifetime: int = DEMO_TOKEN_LIFETIME, *, now: float | None = None
+) -> str:
+    """A session token of the sandbox's Shopify app for ``shop``, as App Bridge gives one.
+
+    Shopify's live a minute; this one lives ``lifetime`` seconds, to be pasted into curl.
+    """
+    issued = int(time.time() if now is None else now)
+    claims: dict[str, object] = {
+        "iss": f"https://{shop}/admin",
+        "dest": f"https://{shop}",
+        "aud": DEMO_APP_CLIENT_ID,
+        "sub": "42",
+        "exp": issued + lifetime,
+        "nbf": issued,
+        "iat": issued,
+        "jti": secrets.token_hex(16),
+        "sid": secrets.token_hex(16),
+    }
+    return _hs256(claims, SANDBOX_SECRET)
+
+
+def zendesk_token(
+    agent: str = "agent@strata-demo.example",
+    lifetime: int = DEMO_TOKEN_LIFETIME,
+    *,
+    now: float | None = None,
+) -> str:
+    """A signed request of the demo Zendesk account, as the ZAF proxy signs one."""
+    issued = int(time.time() if now is None else now)
+    claims: dict[str, object] = {
+        "iss": f"{DEMO_ZENDESK_SUBDOMAIN}.zendesk.com",
+        "aud": DEMO_AUDIENCE,
+        "sub": agent,
+        "iat": issued,
+        "exp": issued + lifetime,
+    }
+    return _hs256(claims, DEMO_ZENDESK_SECRET)
+
+
+def ready_tokens(addresses: Mapping[str, str]) -> list[ReadyToken]:
+    """A token for each kind of client of the stack whose parts listen at ``addresses``."""
+    tokens: list[ReadyToken] = []
+    shop = DEMO_SHOPS[0]
+    if "auth" in addresses:
+        token, ttl = operator_token(addresses["auth"])
+        orders = addresses.get("orders", "")
+        tokens.append(
+            ReadyToken(
+                "operator",
+                "OAuth2 access token, every scope",
+                token,
+                ttl,
+                f"{orders}/orders/v1/exceptions",
+            )
+        )
+    if "storefront" in addresses:
+        tokens.append(
+            ReadyToken(
+                "storefront",
+                f"Shopify session token of {shop}",
+                shopify_session_token(shop),
+                DEMO_TOKEN_LIFETIME,
+                f"{addresses['storefront']}/storefront/v1/availability?sku=TOTE-NAT",
+            )
+        )
+    if "service-desk" in addresses:
+        tokens.append(
+            ReadyToken(
+                "service desk",
+                f"Zendesk signed request of {DEMO_ZENDESK_SUBDOMAIN}.zendesk.com",
+                zendesk_token(),
+                DEMO_TOKEN_LIFETIME,
+                f"{addresses['service-desk']}/service-desk/v1/customers/ada@example.com/orders",
+            )
+        )
+    return tokens
+
+
+def _lifetime(seconds: int) -> str:
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    if seconds % 60 == 0:
+        return f"{seconds // 60} min"
+    return f"{seconds} s"
+
+
+def print_tokens(tokens: list[ReadyToken]) -> None:
+    print("\nReady tokens (send as Authorization: Bearer <token>):")
+    for ready_token in tokens:
+        print(
+            f"\n  {ready_token.client}: {ready_token.kind}, "
+            f"expires in {_lifetime(ready_token.expires_in)}"
+        )
+        print(f"    {ready_token.token}")
+        print(f"    try: curl -H 'Authorization: Bearer <token>' '{ready_token.try_url}'")
+
+
+def print_table(redis_url: str, parts: Mapping[str, Part], stack_file: Path | None = None) -> None:
     print("\nStrata is up. Ctrl-C stops everything.\n")
     print(f"  {'part':<18} address")
     print(f"  {'redis':<18} {redis_url}")
     for part in parts.values():
         print(f"  {part.name:<18} {part.address}")
+    try:
+        tokens = ready_tokens({name: part.address for name, part in parts.items()})
+    except (httpx.HTTPError, KeyError, ValueError) as exc:
+        print(f"\n(no ready tokens: {exc})")
+    else:
+        print_tokens(tokens)
     auth = parts.get("auth")
     if auth is not None:
-        print("\nA token for the operator (every scope):")
+        print("\nFresh tokens: strata demo --tokens; the operator's alone:")
         print(f"  strata token --client operator --issuer {auth.address}")
     sandbox = parts.get("shopify-sandbox")
     if sandbox is not None:
@@ -453,4 +691,10 @@ def print_table(redis_url: str, parts: Mapping[str, Part]) -> None:
             "-H 'content-type: application/json' "
             f"-d '{DEMO_ORDER}'"
         )
+    demo = "strata demo"
+    if stack_file is not None and stack_file != STACK_FILE:
+        demo += f" --stack {stack_file}"
+    print("\nPlay the demo scenario against it (orders in both regions, a duplicate, a forged")
+    print("webhook, an ERP outage and recovery):")
+    print(f"  {demo}")
     print(flush=True)
