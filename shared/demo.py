@@ -294,8 +294,11 @@ def final_line(result: StepResult) -> str:
     )
 
 
-def summary_table(results: list[StepResult]) -> str:
-    """The closing table: step, result, evidence, seconds; and the verdict."""
+def summary_table(results: list[StepResult], planned: int | None = None) -> str:
+    """The closing table: step, result, evidence, seconds; and the verdict.
+
+    ``planned`` is how many steps the scenario has; fewer results mean it was interrupted.
+    """
     rows = [("step", "result", "evidence", "seconds")]
     for r in results:
         verdict = "passed" if r.passed else "FAILED"
@@ -311,8 +314,14 @@ def summary_table(results: list[StepResult]) -> str:
             lines.append("  " + "-" * (sum(widths) + 4 + 2 + 9))
     passed = sum(r.passed for r in results)
     total_s = sum(r.seconds for r in results)
-    verdict = "every step passed" if passed == len(results) else "SOME STEPS FAILED"
-    lines.append(f"\n  {passed}/{len(results)} steps passed in {total_s:.1f}s: {verdict}")
+    planned = len(results) if planned is None else planned
+    if len(results) < planned:
+        verdict = f"INTERRUPTED after {len(results)} steps"
+    elif passed == planned:
+        verdict = "every step passed"
+    else:
+        verdict = "SOME STEPS FAILED"
+    lines.append(f"\n  {passed}/{planned} steps passed in {total_s:.1f}s: {verdict}")
     return "\n".join(lines)
 
 
@@ -684,6 +693,14 @@ def paused(pgid: int) -> Iterator[None]:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
 
 
+def resume_erp(state: StackState) -> None:
+    """Continue erp-eu, in case a demo killed outright (SIGKILL) left it paused."""
+    part = state.parts.get("erp-eu")
+    if part is not None and part.pid is not None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(part.pid, signal.SIGCONT)
+
+
 def _answers(demo: Demo, part: str) -> bool:
     try:
         return demo.http.get(demo.url(part, "/health/ready"), timeout=1.0).status_code == 200
@@ -787,7 +804,7 @@ def play(demo: Demo, out: TextIO, results: list[StepResult], *, live: bool) -> N
                 evidence, passed = step(demo, line), True
             except StepFailed as exc:
                 evidence, passed = str(exc), False
-            except (httpx.HTTPError, OSError) as exc:
+            except Exception as exc:  # a surprise (a refused call, Redis) fails the step only
                 evidence, passed = f"{type(exc).__name__}: {exc}", False
             result = StepResult(number, name, passed, evidence, line.elapsed)
             line.finish(result)
@@ -826,13 +843,14 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
             token, _ = operator_token(state.address("auth"))
             demo = Demo(state=state, options=options, http=http, token=token, redis=client)
+            resume_erp(state)
             stream.write(f"Playing the demo against the stack of {state.path}\n\n")
             stream.flush()
             play(demo, stream, results, live=live)
     except KeyboardInterrupt:
         stream.write("\n\nInterrupted (whatever the demo paused runs again).\n")
         if results:
-            stream.write(summary_table(results) + "\n")
+            stream.write(summary_table(results, len(STEPS)) + "\n")
         return 130
     except (httpx.HTTPError, StepFailed) as exc:
         print(f"strata demo: cannot drive the stack: {exc}", file=sys.stderr)
@@ -840,6 +858,6 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
         client.close()
-    stream.write("\nSummary\n\n" + summary_table(results) + "\n")
+    stream.write("\nSummary\n\n" + summary_table(results, len(STEPS)) + "\n")
     stream.flush()
     return 0 if results and all(r.passed for r in results) else 1
