@@ -503,8 +503,8 @@ def up(
                 config, announce=lambda p: print(f"  {p.name:<16} ready", flush=True)
             ) as parts:
                 try:
-                    write_state(stack_file, redis_url, parts, log_dir)
                     print_table(redis_url, parts, stack_file)
+                    write_state(stack_file, redis_url, parts, log_dir)
                     while True:
                         for part in parts.values():
                             if part.proc is not None and part.proc.poll() is not None:

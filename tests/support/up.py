@@ -81,7 +81,9 @@ def strata_up(
             if proc.poll() is not None:
                 raise AssertionError(f"strata up exited with {proc.returncode}:\n{up.output()}")
             text = up.output()
-            return text if "Strata is up" in text else None
+            # The table ends with the ``strata demo`` command; the state file follows it.
+            told = "Strata is up" in text and re.search(r"^  strata demo", text, re.MULTILINE)
+            return text if told and (stack_file is None or stack_file.exists()) else None
 
         up.text = wait_until(table, timeout=ready_within, interval=1, what="strata up to be ready")
         up.addresses = dict(TABLE_ROW.findall(up.text))
