@@ -2,8 +2,10 @@
 
 Starts (or reuses) Redis, then the Tryton ERPs ``eu`` and ``us`` from their templates, the
 token issuer, the Shopify sandbox with a demo shop whose products match the ERPs, and every
-service; waits until each is ready; prints where each listens; and on Ctrl-C (or SIGTERM)
-stops everything it started, newest first, leaving nothing running.
+service; waits until each is ready; prints where each listens, with a ready token for each
+kind of client; writes the state file ``strata demo`` finds it by (``var/stack.json``); and on
+Ctrl-C (or SIGTERM) removes that file and stops everything it started, newest first, leaving
+nothing running.
 """
 
 from __future__ import annotations
