@@ -226,8 +226,10 @@ def _diagnose(
             if str(oid) in str(d.get("body", ""))
         ]
         lines.append(f"{shop} {oid}: {summary} deliveries={deliveries}")
-    exceptions = orders.get("/orders/v1/exceptions", params={"limit": 20}).json()
-    lines.append(
-        f"exceptions: {[(e['order_id'], e['kind'], e['error']) for e in exceptions['items']]}"
-    )
+    answer = orders.get("/orders/v1/exceptions", params={"limit": 20})
+    if answer.status_code == 200:
+        found = [(e["order_id"], e["kind"], e["error"]) for e in answer.json()["items"]]
+        lines.append(f"exceptions: {found}")
+    else:
+        lines.append(f"exceptions: HTTP {answer.status_code} {answer.text[:300]}")
     return "\n".join(lines[:40])

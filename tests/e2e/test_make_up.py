@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.processes import running_redis
 from tests.support.stack import wait_until
 from tests.support.up import strata_up
 
@@ -19,8 +20,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_strata_up_serves_an_order_and_stops_cleanly(tmp_path: Path) -> None:
-    # Its own state file: a developer's running `make up` keeps var/stack.json.
-    with strata_up(tmp_path, stack_file=tmp_path / "stack.json") as up:
+    # Its own state file and Redis: a developer's running `make up` keeps var/stack.json,
+    # and its order workers never take this test's orders (or the other way round).
+    with (
+        running_redis() as redis,
+        strata_up(
+            tmp_path, stack_file=tmp_path / "stack.json", env={"STRATA_REDIS_URL": redis.url}
+        ) as up,
+    ):
         started = up.started
         assert started, "strata up started no processes"
         table = up.addresses
