@@ -6,10 +6,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help up test lint contracts contracts-check governance bench system-deps clean
+.PHONY: help up demo test lint contracts contracts-check governance bench system-deps clean
 
 help:
 	@echo "make up         start the whole stack (demo shop, two Tryton ERPs, every service)"
+	@echo "make demo       play the demo scenario against the stack make up started"
 	@echo "make test       lint, contract checks and every test"
 	@echo "make lint       ruff, mypy and the import-layer contracts"
 	@echo "make contracts  regenerate the OpenAPI documents under openapi/"
@@ -66,6 +67,9 @@ bench: $(STAMP) system-deps
 
 up: $(STAMP) system-deps
 	$(BIN)/strata up
+
+demo: $(STAMP)
+	$(BIN)/strata demo
 
 clean:
 	rm -rf $(VENV) var openapi/node_modules

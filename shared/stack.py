@@ -487,6 +487,17 @@ def up(
     log_dir: Path = Path("var/log"),
     stack_file: Path = STACK_FILE,
 ) -> int:
+    running_pid = _live_stack(stack_file)
+    if running_pid is not None:
+        # A second stack would share the first's Redis streams and consumer groups, and
+        # each one's workers would take the other's orders.
+        print(
+            f"Strata is already up (strata up pid {running_pid}, {stack_file}). Stop it "
+            "first (Ctrl-C where it runs), or give this one its own --stack file and "
+            "STRATA_REDIS_URL.",
+            file=sys.stderr,
+        )
+        return 1
     log_dir.mkdir(parents=True, exist_ok=True)
     print("Building the demo ERP templates (first run only: about a minute)...", flush=True)
     subprocess.run(strata("erp", "init", "--data-dir", str(data_dir)), check=True)  # noqa: S603
@@ -525,8 +536,19 @@ def up(
     return 0
 
 
-def _announce(part: Part) -> None:
-    print(f"  {part.name:<16} ready", flush=True)
+def _live_stack(stack_file: Path) -> int | None:
+    """The pid of the ``strata up`` that wrote ``stack_file``, if it is still running."""
+    try:
+        pid = int(json.loads(stack_file.read_text())["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid
+    return pid if pid != os.getpid() else None
 
 
 # -- ready tokens ------------------------------------------------------------------------------
