@@ -224,7 +224,7 @@ def test_an_otlp_endpoint_makes_an_otlp_exporter() -> None:
     tracing = Tracing.from_settings(settings)
     try:
         assert tracing.recording
-        exporter = tracing.processor._batch_processor._exporter  # type: ignore[union-attr]
+        exporter = tracing.processor.exporter  # type: ignore[union-attr]
         assert type(exporter).__name__ == "OTLPSpanExporter"
     finally:
         tracing.shutdown()
