@@ -10,7 +10,6 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi.spec import Tag
-from redis.asyncio import Redis
 
 from experience_apis.service_desk.cache import AnswerCache
 from experience_apis.service_desk.routes import ServiceDeskController
@@ -26,6 +25,7 @@ from shared.auth import AuthSettings
 from shared.auth.service_tokens import service_credentials
 from shared.http import HttpClientSettings, make_client
 from shared.ratelimit import RateLimitSettings
+from shared.telemetry.redis import open_redis
 
 API_VERSION = "1.0.0"
 SCOPES = {"service-desk:read": "Read customers' orders and order contexts"}
@@ -54,7 +54,7 @@ def create_app(
 
     @asynccontextmanager
     async def resources(app: Litestar) -> AsyncIterator[None]:
-        redis = Redis.from_url(s.redis_url, socket_timeout=2, socket_connect_timeout=2)
+        redis = open_redis(s.redis_url, socket_timeout=2, socket_connect_timeout=2)
         http = HttpClientSettings(read_timeout=s.orders_timeout, connect_timeout=2.0)
         if orders_transport is None:
             client = make_client(s.orders_api_url, http, auth=service_auth(s))

@@ -10,7 +10,6 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi.spec import Tag
-from redis.asyncio import Redis
 
 from process_apis.inventory.erp import ErpStock
 from process_apis.inventory.reservations import ReservationStore
@@ -24,6 +23,7 @@ from shared.auth.service_tokens import service_credentials
 from shared.http import HttpClientSettings, make_client
 from shared.idempotency import IdempotencyStore
 from shared.ratelimit import RateLimitSettings
+from shared.telemetry.redis import open_redis
 
 API_VERSION = "1.0.0"
 
@@ -60,7 +60,7 @@ def create_app(
 
     @asynccontextmanager
     async def resources(app: Litestar) -> AsyncIterator[None]:
-        redis = Redis.from_url(s.redis_url, socket_timeout=2, socket_connect_timeout=2)
+        redis = open_redis(s.redis_url, socket_timeout=2, socket_connect_timeout=2)
         owned: dict[str, httpx.AsyncClient] = {}
         if erp_clients is None:
             http = HttpClientSettings(

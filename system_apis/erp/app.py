@@ -9,7 +9,6 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi.spec import Tag
-from redis.asyncio import Redis
 
 from shared.app import build_service_app, load_auth_settings, load_rate_limit_settings
 from shared.auth import AuthSettings
@@ -17,6 +16,7 @@ from shared.contracts.deprecation import DeprecationSettings
 from shared.http import HttpClientSettings, make_client
 from shared.idempotency import IdempotencyStore
 from shared.ratelimit import RateLimitSettings
+from shared.telemetry.redis import open_redis
 from system_apis.erp.port import ErpPort
 from system_apis.erp.routes import ErpController
 from system_apis.erp.service import ErpService
@@ -67,7 +67,7 @@ def create_app(
 
     @asynccontextmanager
     async def resources(app: Litestar) -> AsyncIterator[None]:
-        redis = Redis.from_url(s.redis_url, socket_timeout=2, socket_connect_timeout=2)
+        redis = open_redis(s.redis_url, socket_timeout=2, socket_connect_timeout=2)
         erp_port = port or build_port(s)
         store = IdempotencyStore(redis, f"strata:erp:{s.instance}")
         app.state.redis = redis

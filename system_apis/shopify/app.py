@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import msgspec
 from litestar import Litestar
 from litestar.openapi.spec import Schema, Tag
-from redis.asyncio import Redis, RedisCluster
+from redis.asyncio import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
@@ -18,6 +19,7 @@ from shared.auth import AuthSettings
 from shared.http import HttpClientSettings, make_client
 from shared.idempotency import IdempotencyStore
 from shared.ratelimit import RateLimitSettings
+from shared.telemetry.redis import open_redis as traced_redis
 from system_apis.shopify import schemas
 from system_apis.shopify.admin import AdminGraphQL
 from system_apis.shopify.appender import RedisClient, StreamAppender
@@ -45,14 +47,14 @@ def open_redis(settings: ShopifySettings) -> RedisClient:
     """The Redis client of the ingress: bounded timeouts, one retry on a dropped connection."""
     # One retry covers a pooled connection that died with a Redis restart; a replay of the
     # append script is harmless (the event is then reported as a duplicate).
-    options = {
+    options: dict[str, Any] = {
         "socket_timeout": settings.redis_timeout,
         "socket_connect_timeout": settings.redis_timeout,
         "retry": Retry(NoBackoff(), 1),
     }
     if settings.redis_cluster:
         return RedisCluster.from_url(settings.redis_url, **options)
-    return Redis.from_url(settings.redis_url, **options)  # type: ignore[arg-type]
+    return traced_redis(settings.redis_url, **options)
 
 
 def create_app(
