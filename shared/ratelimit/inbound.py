@@ -5,6 +5,10 @@ are a Redis Cluster hash tag, so each key's slot depends on policy and client on
 When Redis fails, the limiter decides without it for ``redis_backoff`` seconds: a policy
 that fails open uses an in-process GCRA (each replica then limits alone), one that fails
 closed refuses with 503.
+
+The script call goes over the limiter's own pipelined RESP connection
+(:class:`~shared.ratelimit.resp.RespScriptClient`) when the settings allow it (no cluster,
+``pipeline`` and ``resp_client`` on, a ``redis_url`` it understands), else through redis-py.
 """
 
 from __future__ import annotations
@@ -24,11 +28,12 @@ from shared.ratelimit.decision import UNAVAILABLE, Decision, decision_from_micro
 from shared.ratelimit.local import LocalGcra
 from shared.ratelimit.metrics import RateLimitMetrics
 from shared.ratelimit.policy import Policy, PolicyBook, RateLimitSettings
+from shared.ratelimit.resp import EncodedCall, RespScriptClient
 from shared.ratelimit.scripts import GCRA, LuaScript, RedisClient
 
 log = logging.getLogger("strata.ratelimit")
 
-#: What a dead, slow or failing Redis raises through redis-py.
+#: What a dead, slow or failing Redis raises through redis-py or the RESP client.
 REDIS_DOWN_ERRORS = (RedisError, OSError, TimeoutError)
 
 _GCRA = LuaScript(GCRA)
@@ -46,6 +51,7 @@ class CompiledPolicy:
     """A policy with its script arguments and header value worked out once."""
 
     __slots__ = (
+        "call",
         "closed",
         "failures",
         "header",
@@ -62,6 +68,8 @@ class CompiledPolicy:
         self.name = policy.name
         self.interval = max(1, round(policy.emission_interval * 1_000_000))
         self.tolerance = self.interval * policy.capacity
+        #: The script call with this policy's arguments, encoded for the RESP client.
+        self.call = EncodedCall(_GCRA, self.interval, self.tolerance, 1)
         self.header = policy_header(policy)
         self.key_head = f"{key_prefix}:{{{policy.name}:"
         self.key_by_plan = policy.key_by == "client_plan"
@@ -81,7 +89,7 @@ class InboundLimiter:
     def __init__(
         self,
         settings: RateLimitSettings,
-        redis: RedisClient | None,
+        redis: RedisClient | RespScriptClient | None,
         *,
         registry: CollectorRegistry | None = None,
         metrics: RateLimitMetrics | None = None,
@@ -99,7 +107,8 @@ class InboundLimiter:
         self._skip_redis_until = 0.0 if redis is not None else float("inf")
         self._unavailable = Decision(UNAVAILABLE, 0, 0, settings.unavailable_retry_after)
         self._gcra: Callable[..., Awaitable[Any]] = _no_redis
-        if redis is not None:
+        self._resp = redis if isinstance(redis, RespScriptClient) else None
+        if redis is not None and not isinstance(redis, RespScriptClient):
             self._gcra = (
                 ScriptBatcher(redis, _GCRA)
                 if settings.pipeline
@@ -111,6 +120,14 @@ class InboundLimiter:
         cls, settings: RateLimitSettings, *, registry: CollectorRegistry | None = None
     ) -> InboundLimiter:
         """A limiter with its own Redis client built from ``settings``."""
+        if settings.resp_client and settings.pipeline and not settings.cluster:
+            resp = RespScriptClient.from_url(
+                settings.redis_url,
+                socket_timeout=settings.socket_timeout,
+                connect_timeout=settings.connect_timeout,
+            )
+            if resp is not None:
+                return cls(settings, resp, registry=registry)
         redis = open_redis(
             settings.redis_url,
             cluster=settings.cluster,
@@ -129,10 +146,13 @@ class InboundLimiter:
         key = policy.key(client, plan)
         if self._skip_redis_until and self._clock() < self._skip_redis_until:
             return self._without_redis(policy, key)
+        resp = self._resp
         try:
-            allowed, remaining, reset, wait = await self._gcra(
-                key, policy.interval, policy.tolerance, 1
-            )
+            if resp is not None:
+                reply = await resp.run(policy.call, key)
+            else:
+                reply = await self._gcra(key, policy.interval, policy.tolerance, 1)
+            allowed, remaining, reset, wait = reply
         except REDIS_DOWN_ERRORS as exc:
             self._skip_redis_until = self._clock() + self.settings.redis_backoff
             log.warning(
