@@ -136,6 +136,13 @@ def current_traceparent() -> str | None:
     return format_traceparent(context) if context.is_valid else None
 
 
+def recording_traceparent() -> str | None:
+    """The ``traceparent`` of the current span if it is recorded, else None (a span that is
+    not exported should not become anyone's parent: pass the caller's context on instead)."""
+    span = trace.get_current_span()
+    return format_traceparent(span.get_span_context()) if span.is_recording() else None
+
+
 def parent_context(traceparent: str | bytes | None) -> otel_context.Context | None:
     """An OpenTelemetry context whose current span is the remote parent ``traceparent``."""
     remote = parse_traceparent(traceparent)

@@ -130,7 +130,7 @@ class WebhookFastPath:
         self.app = app.asgi_handler
         self.metrics = RouteMetrics(app.state.metrics_registry, app.state.service)
         tracing: Tracing | None = app.state.get("tracing")
-        if tracing is not None and tracing.enabled:
+        if tracing is not None and tracing.recording:
             # The server span the router's middleware would have made: the stream entry
             # then carries this span's context, so the queue wait hangs off the delivery.
             self.tracer = tracing.tracer(f"strata.{app.state.service}")

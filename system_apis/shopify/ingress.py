@@ -27,7 +27,7 @@ from litestar.types import Receive
 from redis.exceptions import RedisError
 
 from shared.problems import StrataError
-from shared.telemetry.tracing import current_traceparent
+from shared.telemetry.tracing import recording_traceparent
 from system_apis.shopify.appender import Appended, EntryLayout, StreamAppender
 from system_apis.shopify.metrics import IngressMetrics
 from system_apis.shopify.problems import (
@@ -255,9 +255,9 @@ class WebhookIngress:
             headers.get("api-version", b""), self._clock.stamp(), body,
         )  # fmt: skip
         extra: tuple[bytes, ...] = ()
-        # The entry continues this request's server span where tracing is on, else it
+        # The entry continues this request's server span where spans are recorded, else it
         # passes the caller's trace context through.
-        own = current_traceparent()
+        own = recording_traceparent()
         traceparent = own.encode() if own is not None else headers.get("traceparent")
         if traceparent is not None and _TRACEPARENT.fullmatch(traceparent):
             extra = (b"traceparent", traceparent)

@@ -76,10 +76,8 @@ async def test_signed_webhook_is_appended_with_every_field(
     assert fields[b"webhook_id"] == b"wh-1"
     assert fields[b"triggered_at"] == b"2026-05-01T10:00:00.000Z"
     assert fields[b"api_version"] == b"2026-10"
-    # The entry continues the caller's trace under the ingress's own server span.
-    stored = fields[b"traceparent"].decode().split("-")
-    assert stored[1] == trace.split("-")[1]
-    assert stored[2] != trace.split("-")[2]
+    # Spans are not recorded here (no exporter): the caller's context passes through as is.
+    assert fields[b"traceparent"] == trace.encode()
     assert fields[b"received_at"].endswith(b"Z")
 
 
