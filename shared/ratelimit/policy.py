@@ -84,7 +84,7 @@ class RateLimitSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
     #: Send the checks of concurrent requests as one pipeline (still one EVALSHA each).
     pipeline: bool = True
     #: With ``pipeline`` and no ``cluster``: send the checks over the limiter's own pipelined
-    #: RESP connection (:mod:`shared.ratelimit.resp`, a quarter of redis-py's CPU a check);
+    #: RESP connection (:mod:`shared.ratelimit.resp`, about a third of redis-py's CPU a check);
     #: false, or a ``redis_url`` option it does not know: through redis-py.
     resp_client: bool = True
     #: Most client keys the in-process fallback limiter remembers.

@@ -8,6 +8,7 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import uuid
@@ -437,3 +438,38 @@ async def test_aclose_fails_the_waiting_calls(private_redis: RedisServer) -> Non
         _resume(private_redis)
     assert all(isinstance(r, RespConnectionError) and "closed" in str(r) for r in results)
     assert not client.connected
+
+
+def _fill_accept_queue(port: int) -> list[socket.socket]:
+    """Connections a stopped server never accepts, until the next connect would hang."""
+    held: list[socket.socket] = []
+    for _ in range(64):
+        conn = socket.socket()
+        conn.settimeout(0.2)
+        try:
+            conn.connect(("127.0.0.1", port))
+        except OSError:
+            conn.close()
+            return held
+        held.append(conn)
+    raise AssertionError("the accept queue never filled")
+
+
+async def test_connect_timeout_bounds_connecting() -> None:
+    with _redis("--tcp-backlog", "1") as server:
+        limiter = _limiter(server.url, connect_timeout=0.15, socket_timeout=5)
+        client = _resp(limiter)
+        _pause(server)
+        held = _fill_accept_queue(server.port)
+        try:
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            with pytest.raises(RespTimeoutError, match="cannot connect"):
+                await client.run(limiter.compiled["orders"].call, "k")
+            elapsed = loop.time() - started
+        finally:
+            for conn in held:
+                conn.close()
+            _resume(server)
+        await limiter.aclose()
+    assert 0.1 <= elapsed < 0.5
