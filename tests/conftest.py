@@ -3,7 +3,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from shared.telemetry.tracing import TelemetrySettings, Tracing
 from tests.support.processes import RedisServer, running_redis
 from tests.support.tokens import TokenMint
 
@@ -27,3 +29,12 @@ def redis_url(redis_server: RedisServer) -> str:
 def token_mint() -> TokenMint:
     """Signs access tokens; ``token_mint.settings()`` makes a service trust them."""
     return TokenMint()
+
+
+@pytest.fixture
+def traced() -> Iterator[tuple[Tracing, InMemorySpanExporter]]:
+    """A recording :class:`Tracing` of its own and the in-memory exporter its spans go to."""
+    exporter = InMemorySpanExporter()
+    tracing = Tracing.from_settings(TelemetrySettings(), exporter=exporter)
+    yield tracing, exporter
+    tracing.shutdown()

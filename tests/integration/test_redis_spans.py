@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 from redis.exceptions import ResponseError
 
 from shared.telemetry.redis import open_redis
-from shared.telemetry.tracing import TelemetrySettings, Tracing
+from shared.telemetry.tracing import Tracing
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def traced() -> Iterator[tuple[Tracing, InMemorySpanExporter]]:
-    exporter = InMemorySpanExporter()
-    tracing = Tracing.from_settings(TelemetrySettings(), exporter=exporter)
-    yield tracing, exporter
-    tracing.shutdown()
 
 
 async def test_commands_and_pipelines_in_traced_work_are_child_spans(

@@ -177,7 +177,8 @@ async def test_one_order_is_one_trace_from_webhook_to_acknowledgement(
     # The worker's Redis work is in the trace too: acknowledging the entry is the consumer's.
     xack = one(trace, SpanKind.CLIENT, "XACK")
     assert parent_of(xack) == consumer.context.span_id
-    assert xack.attributes is not None and xack.attributes["db.system.name"] == "redis"
+    assert xack.attributes is not None
+    assert xack.attributes["db.system.name"] == "redis"
     assert parent_of(post_order) == consumer.context.span_id
     assert parent_of(erp_server) == post_order.context.span_id
     assert erp_server.attributes is not None

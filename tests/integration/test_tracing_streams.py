@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from opentelemetry import trace
@@ -17,21 +17,12 @@ from redis.asyncio import Redis
 from shared.events import Entry, PermanentFailure, StreamWorker, TransientFailure, publish
 from shared.telemetry.tracing import (
     CORRELATION_ID,
-    TelemetrySettings,
     Tracing,
     current_traceparent,
     parse_traceparent,
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def traced() -> Iterator[tuple[Tracing, InMemorySpanExporter]]:
-    exporter = InMemorySpanExporter()
-    tracing = Tracing.from_settings(TelemetrySettings(), exporter=exporter)
-    yield tracing, exporter
-    tracing.shutdown()
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -30,14 +29,6 @@ from shared.telemetry.tracing import (
 
 CALLER = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 CALLER_TRACE = 0x4BF92F3577B34DA6A3CE929D0E0E4736
-
-
-@pytest.fixture
-def traced() -> Iterator[tuple[Tracing, InMemorySpanExporter]]:
-    exporter = InMemorySpanExporter()
-    tracing = Tracing.from_settings(TelemetrySettings(), exporter=exporter)
-    yield tracing, exporter
-    tracing.shutdown()
 
 
 def finished(tracing: Tracing, exporter: InMemorySpanExporter) -> list[ReadableSpan]:
