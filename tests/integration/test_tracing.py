@@ -12,11 +12,12 @@ import time
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import pytest
 from litestar import post
+from litestar.params import JSONBody, Parameter
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
@@ -61,12 +62,20 @@ def acknowledgement_stand_in() -> Any:
     tagged: list[str] = []
 
     @post("/shopify/v1/shops/{shop:str}/orders/{order_id:str}/tags", status_code=200)
-    async def tags(shop: str, order_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    async def tags(
+        shop: Annotated[str, Parameter()],
+        order_id: Annotated[str, Parameter()],
+        data: JSONBody[dict[str, Any]],
+    ) -> dict[str, Any]:
         tagged.extend(data["tags"])
         return {"tags": data["tags"]}
 
     @post("/shopify/v1/shops/{shop:str}/orders/{order_id:str}/metafields", status_code=200)
-    async def metafields(shop: str, order_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    async def metafields(
+        shop: Annotated[str, Parameter()],
+        order_id: Annotated[str, Parameter()],
+        data: JSONBody[dict[str, Any]],
+    ) -> dict[str, Any]:
         return data
 
     return build_service_app(

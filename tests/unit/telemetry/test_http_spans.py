@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import pytest
 from litestar import get
+from litestar.params import Parameter
 from litestar.testing import AsyncTestClient
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
@@ -38,7 +39,7 @@ def finished(tracing: Tracing, exporter: InMemorySpanExporter) -> list[ReadableS
 
 def catalogue_app(tracing: Tracing) -> Any:
     @get("/catalogue/v1/products/{sku:str}", sync_to_thread=False)
-    def product(sku: str) -> dict[str, str | None]:
+    def product(sku: Annotated[str, Parameter()]) -> dict[str, str | None]:
         if sku == "GONE":
             raise NotFound(f"no product {sku}")
         if sku == "BOOM":
