@@ -45,6 +45,7 @@ from shared.events import ATTEMPT, HISTORY
 from shared.stack import (
     DEMO_SHOPS,
     STACK_FILE,
+    pid_alive,
     print_tokens,
     ready_tokens,
     shopify_session_token,
@@ -124,16 +125,6 @@ def parse_state(text: str, path: Path = STACK_FILE) -> StackState:
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise StackNotFound(f"{path} is not a stack state file ({exc})") from None
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def load_state(path: Path) -> StackState:

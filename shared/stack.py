@@ -536,19 +536,24 @@ def up(
     return 0
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists (ours to signal or not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _live_stack(stack_file: Path) -> int | None:
     """The pid of the ``strata up`` that wrote ``stack_file``, if it is still running."""
     try:
         pid = int(json.loads(stack_file.read_text())["pid"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        return pid
-    return pid if pid != os.getpid() else None
+    return pid if pid != os.getpid() and pid_alive(pid) else None
 
 
 # -- ready tokens ------------------------------------------------------------------------------

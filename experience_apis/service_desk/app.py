@@ -25,7 +25,7 @@ from shared.auth import AuthSettings
 from shared.auth.service_tokens import service_credentials
 from shared.http import HttpClientSettings, make_client
 from shared.ratelimit import RateLimitSettings
-from shared.telemetry.redis import open_redis
+from shared.telemetry.redis import traced_redis
 
 API_VERSION = "1.0.0"
 SCOPES = {"service-desk:read": "Read customers' orders and order contexts"}
@@ -54,7 +54,7 @@ def create_app(
 
     @asynccontextmanager
     async def resources(app: Litestar) -> AsyncIterator[None]:
-        redis = open_redis(s.redis_url, socket_timeout=2, socket_connect_timeout=2)
+        redis = traced_redis(s.redis_url, socket_timeout=2, socket_connect_timeout=2)
         http = HttpClientSettings(read_timeout=s.orders_timeout, connect_timeout=2.0)
         if orders_transport is None:
             client = make_client(s.orders_api_url, http, auth=service_auth(s))

@@ -23,7 +23,7 @@ from shared.auth.service_tokens import service_credentials
 from shared.http import HttpClientSettings, make_client
 from shared.idempotency import IdempotencyStore
 from shared.ratelimit import RateLimitSettings
-from shared.telemetry.redis import open_redis
+from shared.telemetry.redis import traced_redis
 
 API_VERSION = "1.0.0"
 
@@ -60,7 +60,7 @@ def create_app(
 
     @asynccontextmanager
     async def resources(app: Litestar) -> AsyncIterator[None]:
-        redis = open_redis(s.redis_url, socket_timeout=2, socket_connect_timeout=2)
+        redis = traced_redis(s.redis_url, socket_timeout=2, socket_connect_timeout=2)
         owned: dict[str, httpx.AsyncClient] = {}
         if erp_clients is None:
             http = HttpClientSettings(

@@ -25,7 +25,7 @@ from shared.http import HttpClientSettings, make_client
 from shared.idempotency import IdempotencyStore
 from shared.ratelimit import RateLimitSettings
 from shared.telemetry.business import business_metrics
-from shared.telemetry.redis import open_redis
+from shared.telemetry.redis import traced_redis
 
 API_VERSION = "1.0.0"
 
@@ -33,7 +33,7 @@ API_VERSION = "1.0.0"
 @contextlib.asynccontextmanager
 async def orders_runtime(settings: OrdersSettings) -> AsyncIterator[OrdersService]:
     """Redis, the downstream clients and the service; closed on exit."""
-    redis = open_redis(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
+    redis = traced_redis(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
     http = HttpClientSettings(read_timeout=settings.erp_timeout)
     auth = service_auth(settings)
     erp_clients = {

@@ -41,10 +41,15 @@ class _Traced:
     _strata_tracer: trace.Tracer | None = None
     _strata_attributes: dict[str, Any] = _SYSTEM
 
-    def _strata_span(self, name: str, extra: dict[str, Any] | None = None) -> trace.Span | None:
+    def _strata_span(
+        self, command: tuple[Any, ...] | str, extra: dict[str, Any] | None = None
+    ) -> trace.Span | None:
+        """A span for ``command`` (its arguments, or a name), or None outside traced work;
+        the name is worked out only when a span is made."""
         tracer = self._strata_tracer
         if tracer is None or not trace.get_current_span().is_recording():
             return None
+        name = command if isinstance(command, str) else _command_name(command)
         attributes = {**self._strata_attributes, "db.operation.name": name}
         if extra:
             attributes.update(extra)
@@ -61,7 +66,7 @@ class TracedRedis(_Traced, Redis):  # type: ignore[misc]  # redis-py's own stubs
     """``redis.asyncio.Redis`` with a client span per command (see the module)."""
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
-        span = self._strata_span(_command_name(args))
+        span = self._strata_span(args)
         if span is None:
             return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
         try:
@@ -85,9 +90,10 @@ class TracedPipeline(_Traced, Pipeline):  # type: ignore[misc]  # as above
     """A pipeline whose ``execute`` is one span (``MULTI`` when transactional)."""
 
     async def execute(self, raise_on_error: bool = True) -> list[Any]:
-        name = "MULTI" if self.is_transaction else "PIPELINE"
-        batch = len(self.command_stack)
-        span = self._strata_span(name, {"db.operation.batch.size": batch})
+        span = self._strata_span(
+            "MULTI" if self.is_transaction else "PIPELINE",
+            {"db.operation.batch.size": len(self.command_stack)},
+        )
         if span is None:
             return await super().execute(raise_on_error)
         try:
@@ -99,7 +105,7 @@ class TracedPipeline(_Traced, Pipeline):  # type: ignore[misc]  # as above
             span.end()
 
 
-def open_redis(url: str, *, tracing: Tracing | None = None, **options: Any) -> TracedRedis:
+def traced_redis(url: str, *, tracing: Tracing | None = None, **options: Any) -> TracedRedis:
     """A Redis client for ``url`` (``options`` as ``Redis.from_url``'s) whose commands are
     traced inside traced work; ``tracing`` defaults to the process's."""
     client = cast(TracedRedis, TracedRedis.from_url(url, **options))

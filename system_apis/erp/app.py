@@ -16,7 +16,7 @@ from shared.contracts.deprecation import DeprecationSettings
 from shared.http import HttpClientSettings, make_client
 from shared.idempotency import IdempotencyStore
 from shared.ratelimit import RateLimitSettings
-from shared.telemetry.redis import open_redis
+from shared.telemetry.redis import traced_redis
 from system_apis.erp.port import ErpPort
 from system_apis.erp.routes import ErpController
 from system_apis.erp.service import ErpService
@@ -67,7 +67,7 @@ def create_app(
 
     @asynccontextmanager
     async def resources(app: Litestar) -> AsyncIterator[None]:
-        redis = open_redis(s.redis_url, socket_timeout=2, socket_connect_timeout=2)
+        redis = traced_redis(s.redis_url, socket_timeout=2, socket_connect_timeout=2)
         erp_port = port or build_port(s)
         store = IdempotencyStore(redis, f"strata:erp:{s.instance}")
         app.state.redis = redis

@@ -19,7 +19,7 @@ from shared.auth import AuthSettings
 from shared.http import HttpClientSettings, make_client
 from shared.idempotency import IdempotencyStore
 from shared.ratelimit import RateLimitSettings
-from shared.telemetry.redis import open_redis as traced_redis
+from shared.telemetry.redis import traced_redis
 from system_apis.shopify import schemas
 from system_apis.shopify.admin import AdminGraphQL
 from system_apis.shopify.appender import RedisClient, StreamAppender

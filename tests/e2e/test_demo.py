@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.demo import STEPS, pid_alive
+from shared.demo import STEPS
+from shared.stack import pid_alive
 from tests.support.processes import running_redis
 from tests.support.up import ROOT, strata_up
 

@@ -7,7 +7,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 from redis.exceptions import ResponseError
 
-from shared.telemetry.redis import open_redis
+from shared.telemetry.redis import traced_redis
 from shared.telemetry.tracing import Tracing
 
 pytestmark = pytest.mark.integration
@@ -17,7 +17,7 @@ async def test_commands_and_pipelines_in_traced_work_are_child_spans(
     redis_url: str, traced: tuple[Tracing, InMemorySpanExporter]
 ) -> None:
     tracing, exporter = traced
-    client = open_redis(redis_url, tracing=tracing)
+    client = traced_redis(redis_url, tracing=tracing)
     try:
         await client.set("spans:outside", "1")  # no current span: no trace of its own
         with tracing.tracer("strata.test").start_as_current_span("handle order") as parent:
@@ -49,7 +49,7 @@ async def test_commands_and_pipelines_in_traced_work_are_child_spans(
 async def test_disabled_tracing_makes_no_spans_and_plain_commands_still_work(
     redis_url: str,
 ) -> None:
-    client = open_redis(redis_url, tracing=Tracing.disabled())
+    client = traced_redis(redis_url, tracing=Tracing.disabled())
     try:
         assert client._strata_tracer is None
         assert await client.set("spans:plain", "1")
