@@ -79,10 +79,8 @@ class StackConfig:
     # How the process layer authenticates downwards: client credentials or a fixed token.
     service_auth_env: Callable[[str], dict[str, str]]
     run_issuer: bool = True
-    sandbox_env: dict[str, str] = field(default_factory=dict)
-    orders_env: dict[str, str] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
-    # Extra environment of one part, by part name (applied last).
+    # Extra environment of one part, by part name (applied last, so it wins).
     part_env: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
@@ -232,7 +230,6 @@ def plan(config: StackConfig) -> list[Part]:
                 "STRATA_SANDBOX_WEBHOOK_ADDRESS": f"http://127.0.0.1:{shopify_port}/shopify/v1/webhooks",
                 "STRATA_SANDBOX_WEBHOOK_TOPICS": json.dumps(list(WEBHOOK_TOPICS)),
                 "STRATA_SANDBOX_DEMO_PRODUCTS": json.dumps(demo_products()),
-                **config.sandbox_env,
             },
         )
     )
@@ -267,7 +264,6 @@ def plan(config: StackConfig) -> list[Part]:
                 "STRATA_ORDERS_REDIS_URL": config.redis_url,
                 "STRATA_ORDERS_ERP_INSTANCES": json.dumps(erp_urls),
                 "STRATA_ORDERS_SHOPIFY_API_URL": f"http://127.0.0.1:{shopify_port}",
-                **config.orders_env,
             },
         )
     )
@@ -432,14 +428,14 @@ def demo_config(redis_url: str, data_dir: Path, log_dir: Path) -> StackConfig:
         log_dir=log_dir,
         auth_env={},
         service_auth_env=client_credentials,
-        orders_env={
-            "STRATA_ORDERS_ERP_TIMEOUT": "5",
-            "STRATA_ORDERS_RETRY_BASE_DELAY": "0.5",
-            "STRATA_ORDERS_RETRY_MAX_DELAY": "5",
-            "STRATA_ORDERS_MAX_ATTEMPTS": "20",
-        },
         ports={"auth": auth_port},
         part_env={
+            "orders": {
+                "STRATA_ORDERS_ERP_TIMEOUT": "5",
+                "STRATA_ORDERS_RETRY_BASE_DELAY": "0.5",
+                "STRATA_ORDERS_RETRY_MAX_DELAY": "5",
+                "STRATA_ORDERS_MAX_ATTEMPTS": "20",
+            },
             "storefront": {
                 "STRATA_AUTH_AUTHENTICATORS": json.dumps(["oauth2", "shopify"]),
                 "STRATA_AUTH_SHOPIFY_APPS": json.dumps([shopify_app]),

@@ -54,19 +54,21 @@ def whole_stack(
         },
         service_auth_env=service_token,
         run_issuer=False,
-        orders_env={
-            "STRATA_ORDERS_RETRY_BASE_DELAY": "0.2",
-            "STRATA_ORDERS_RETRY_MAX_DELAY": "1.5",
-            "STRATA_ORDERS_MAX_ATTEMPTS": "30",
-            "STRATA_ORDERS_CLAIM_IDLE": "5",
-            **(orders_env or {}),
-        },
-        sandbox_env={
-            # One SKU the shop sells but no ERP knows: a permanent mapping failure on demand.
-            "STRATA_SANDBOX_DEMO_PRODUCTS": json.dumps(
-                [*demo_products(), ("GIFT-WRAP", "Gift wrap", "3.00")]
-            ),
-            **(sandbox_env or {}),
+        part_env={
+            "orders": {
+                "STRATA_ORDERS_RETRY_BASE_DELAY": "0.2",
+                "STRATA_ORDERS_RETRY_MAX_DELAY": "1.5",
+                "STRATA_ORDERS_MAX_ATTEMPTS": "30",
+                "STRATA_ORDERS_CLAIM_IDLE": "5",
+                **(orders_env or {}),
+            },
+            "shopify-sandbox": {
+                # One SKU the shop sells but no ERP knows: a permanent mapping failure on demand.
+                "STRATA_SANDBOX_DEMO_PRODUCTS": json.dumps(
+                    [*demo_products(), ("GIFT-WRAP", "Gift wrap", "3.00")]
+                ),
+                **(sandbox_env or {}),
+            },
         },
     )
     with running(config) as parts:
