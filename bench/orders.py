@@ -394,7 +394,7 @@ def stack_config(redis_url: str, data_dir: Path, log_dir: Path, keys: SigningKey
         },
         service_auth_env=service_token,
         run_issuer=False,
-        orders_env={"STRATA_ORDERS_WORKER_CONCURRENCY": str(WORKER_CONCURRENCY)},
+        part_env={"orders": {"STRATA_ORDERS_WORKER_CONCURRENCY": str(WORKER_CONCURRENCY)}},
         # Not the demo's well-known ports: a stack someone else runs must not answer for ours.
         ports={name: free_port() for name in STACK_PARTS},
     )
