@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from shared.events import ATTEMPT, HISTORY
 from shared.stack import (
@@ -149,29 +150,13 @@ def load_state(path: Path) -> StackState:
 
 def metric_value(text: str, name: str, labels: Mapping[str, str] | None = None) -> float:
     """The sum of ``name``'s samples in Prometheus text whose labels include ``labels``."""
-    wanted = labels or {}
-    total = 0.0
-    for line in text.splitlines():
-        if not line.startswith(name) or line.startswith("#"):
-            continue
-        head, _, value = line.rpartition(" ")
-        metric, brace, rest = head.partition("{")
-        if metric != name:
-            continue
-        found = _labels(rest.rstrip("}")) if brace else {}
-        if all(found.get(k) == v for k, v in wanted.items()):
-            with contextlib.suppress(ValueError):
-                total += float(value)
-    return total
-
-
-def _labels(text: str) -> dict[str, str]:
-    labels: dict[str, str] = {}
-    for pair in text.split(","):
-        key, eq, value = pair.partition("=")
-        if eq:
-            labels[key.strip()] = value.strip().strip('"')
-    return labels
+    wanted = (labels or {}).items()
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and wanted <= sample.labels.items()
+    )
 
 
 def sign(secret: str, body: bytes) -> str:
