@@ -54,8 +54,8 @@ contracts-check: $(STAMP)
 	$(BIN)/strata contracts --check
 
 governance: $(STAMP) openapi/node_modules/.installed
-	$(BIN)/python -m shared.contracts.lint
-	$(BIN)/python -m shared.contracts.check
+	$(BIN)/python -m strata.contracts.lint
+	$(BIN)/python -m strata.contracts.check
 
 test: $(STAMP) system-deps lint contracts-check governance
 	$(BIN)/pytest -q

@@ -12,9 +12,9 @@ import httpx
 
 from bench.harness import ROOT, p50, uvicorn_app
 from shared.auth.clients import ClientRegistration
-from shared.auth.issuer import SigningKeys, mint_token
-from shared.stack import redis_for_stack
-from system_apis.erp.tryton_demo import TrytonConsole, build_template, remove_run, start_server
+from sandbox.auth.issuer import SigningKeys, mint_token
+from strata.stack import redis_for_stack
+from sandbox.tryton import TrytonConsole, build_template, remove_run, start_server
 
 SKU = "TOTE-NAT"
 READ_SAMPLES = 240

@@ -256,7 +256,7 @@ def _measured(
 
 def _token(keys: Any) -> str:
     from shared.auth.clients import ClientRegistration
-    from shared.auth.issuer import mint_token
+    from sandbox.auth.issuer import mint_token
 
     client = ClientRegistration(
         client_id="storefront", secret_hash="unused", scopes=frozenset({"stock:read"})
@@ -290,7 +290,7 @@ def _client_commands_between(before: dict[str, int], after: dict[str, int]) -> i
 
 def run() -> dict[str, float]:
     """Measure the three figures; raises if an answer failed or spans were not recorded."""
-    from shared.auth.issuer import SigningKeys
+    from sandbox.auth.issuer import SigningKeys
 
     keys = SigningKeys.generate()
     token = _token(keys)

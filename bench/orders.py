@@ -1,6 +1,6 @@
 """``orders.erp_utilization``, ``orders.ingress_p99_spike_ratio`` and ``orders.e2e_p50_ms``.
 
-The whole stack runs as ``strata up`` runs it (:func:`shared.stack.running`): a private Redis,
+The whole stack runs as ``strata up`` runs it (:func:`strata.stack.running`): a private Redis,
 the Tryton ERPs ``eu`` and ``us``, both ERP system APIs, the Shopify sandbox, the Shopify
 system API with its webhook ingress, and the orders process with its stream workers. Only
 the configuration differs: the services trust a throwaway key set and the orders process
@@ -65,10 +65,10 @@ from bench.ingress import redis_server
 from bench.webhooks import Sent, WebhookSender
 from process_apis.orders.mapping import to_sales_order
 from shared.auth.clients import ClientRegistration
-from shared.auth.issuer import SigningKeys, mint_token
-from shared.stack import SANDBOX_SECRET, Part, StackConfig, running, start_part, stop_part
-from system_apis.erp.tryton_demo import DEMO_SKUS, build_template
-from system_apis.erp.tryton_demo.server import instance_dir
+from sandbox.auth.issuer import SigningKeys, mint_token
+from strata.stack import SANDBOX_SECRET, Part, StackConfig, running, start_part, stop_part
+from sandbox.tryton import DEMO_SKUS, build_template
+from sandbox.tryton.server import instance_dir
 
 SHOP = "demo-eu.myshopify.com"
 INSTANCE = "eu"

@@ -25,8 +25,8 @@ from litestar.params import FromPath
 
 from bench.harness import ROOT, p50, uvicorn_app
 from shared.auth.clients import ClientRegistration
-from shared.auth.issuer import SigningKeys, mint_token
-from shared.stack import redis_for_stack
+from sandbox.auth.issuer import SigningKeys, mint_token
+from strata.stack import redis_for_stack
 
 ISSUER = "https://bench.issuer"
 SHOP = "bench-eu.myshopify.com"

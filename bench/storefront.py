@@ -20,9 +20,9 @@ import httpx
 
 from bench.harness import ROOT, uvicorn_app, wrk_rps
 from shared.auth.clients import ClientRegistration
-from shared.auth.issuer import SigningKeys, mint_token
-from shared.stack import redis_for_stack
-from system_apis.erp.tryton_demo import DEMO_SKUS, build_template, remove_run, start_server
+from sandbox.auth.issuer import SigningKeys, mint_token
+from strata.stack import redis_for_stack
+from sandbox.tryton import DEMO_SKUS, build_template, remove_run, start_server
 
 PATH = "/storefront/v1/availability"
 SKUS = list(DEMO_SKUS[:20])

@@ -24,7 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 from prometheus_client.exposition import generate_latest
 
 from shared.auth import AuthPlugin, AuthSettings
-from shared.contracts.deprecation import DeprecationSettings, deprecation_middleware
+from shared.deprecation import DeprecationSettings, deprecation_middleware
 from shared.health import ReadinessCheck, health_routes
 from shared.openapi_structs import document_closed_structs
 from shared.problems import EXCEPTION_HANDLERS

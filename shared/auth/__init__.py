@@ -3,7 +3,7 @@
 - a resource server for OAuth2 JWT access tokens (RFC 9068, RFC 8725), keys from a JWKS URL;
 - verifiers for Shopify session tokens and Zendesk signed requests, mapped to scopes and a tenant;
 - a Litestar middleware (:class:`AuthPlugin` wires it), scope guards declared per route;
-- a local client-credentials issuer (:mod:`shared.auth.issuer`);
+- a local client-credentials issuer (:mod:`sandbox.auth.issuer`);
 - :class:`ServiceTokenAuth` for calls between services.
 """
 

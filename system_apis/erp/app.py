@@ -12,7 +12,7 @@ from litestar.openapi.spec import Tag
 
 from shared.app import build_service_app, load_auth_settings, load_rate_limit_settings
 from shared.auth import AuthSettings
-from shared.contracts.deprecation import DeprecationSettings
+from shared.deprecation import DeprecationSettings
 from shared.http import HttpClientSettings, make_client
 from shared.idempotency import IdempotencyStore
 from shared.ratelimit import RateLimitSettings

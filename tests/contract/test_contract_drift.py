@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.cli import render_contract
-from shared.services import SERVICES
+from strata.cli import render_contract
+from strata.services import SERVICES
 
 pytestmark = pytest.mark.contract
 ROOT = Path(__file__).resolve().parents[2]

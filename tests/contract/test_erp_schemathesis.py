@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from system_apis.erp.tryton_demo import TrytonServer
+from sandbox.tryton import TrytonServer
 from tests.support.processes import RedisServer, free_port, wait_for_port
 from tests.support.schemathesis import run_schemathesis
 from tests.support.tokens import AUDIENCE, ISSUER, TokenMint
@@ -40,7 +40,7 @@ def erp_service(
         "STRATA_AUTH_JWKS": json.dumps(token_mint.keys.public_jwks()),
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "shared.cli", "serve", "erp", "--port", str(port)],
+        [sys.executable, "-m", "strata.cli", "serve", "erp", "--port", str(port)],
         env=env,
         cwd=ROOT,
     )

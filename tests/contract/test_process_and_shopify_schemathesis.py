@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.stack import SANDBOX_SECRET, SANDBOX_TOKEN, Part, start_part, stop_part, strata
+from strata.stack import SANDBOX_SECRET, SANDBOX_TOKEN, Part, start_part, stop_part, strata
 from tests.support.processes import RedisServer, free_port
 from tests.support.schemathesis import run_schemathesis
 from tests.support.tokens import AUDIENCE, ISSUER, TokenMint

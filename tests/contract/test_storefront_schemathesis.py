@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from system_apis.erp.tryton_demo import TrytonServer
+from sandbox.tryton import TrytonServer
 from tests.integration.test_inventory_api import auth_env, erp_api, serve
 from tests.support.processes import RedisServer
 from tests.support.schemathesis import run_schemathesis

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.demo import STEPS
-from shared.stack import pid_alive
+from strata.demo import STEPS
+from strata.stack import pid_alive
 from tests.support.processes import running_redis
 from tests.support.up import ROOT, strata_up
 
@@ -63,7 +63,7 @@ def test_strata_demo_plays_every_step_and_the_state_file_goes_with_the_stack(
 
         started = time.monotonic()
         demo = subprocess.run(
-            [sys.executable, "-m", "shared.cli", "demo", "--stack", str(stack_file)],
+            [sys.executable, "-m", "strata.cli", "demo", "--stack", str(stack_file)],
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -85,7 +85,7 @@ def test_strata_demo_plays_every_step_and_the_state_file_goes_with_the_stack(
         assert _process_state(parts["erp-eu"]["pid"]) != "T"
 
         fresh = subprocess.run(
-            [sys.executable, "-m", "shared.cli", "demo", "--stack", str(stack_file), "--tokens"],
+            [sys.executable, "-m", "strata.cli", "demo", "--stack", str(stack_file), "--tokens"],
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -99,7 +99,7 @@ def test_strata_demo_plays_every_step_and_the_state_file_goes_with_the_stack(
     alive = [pid for pid in up.started if Path(f"/proc/{pid}").exists()]
     assert not alive, f"left running after Ctrl-C: {alive}"
     missing = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "demo", "--stack", str(stack_file)],
+        [sys.executable, "-m", "strata.cli", "demo", "--stack", str(stack_file)],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -41,7 +41,7 @@ def test_strata_up_serves_an_order_and_stops_cleanly(tmp_path: Path) -> None:
             [
                 sys.executable,
                 "-m",
-                "shared.cli",
+                "strata.cli",
                 "token",
                 "--client",
                 "operator",

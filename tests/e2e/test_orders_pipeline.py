@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.stack import Part, start_part, stop_part
+from strata.stack import Part, start_part, stop_part
 from tests.support.processes import RedisServer
 from tests.support.stack import Sandbox, wait_until, whole_stack
 from tests.support.tokens import TokenMint

@@ -38,7 +38,7 @@ from shared.auth import ZendeskAccountSettings
 from shared.models import SalesOrderDraft
 from system_apis.erp.app import create_app as create_erp_app
 from system_apis.erp.settings import ErpSettings
-from system_apis.erp.tryton_demo import TrytonServer, ship_order
+from sandbox.tryton import TrytonServer, ship_order
 from tests.support.processes import RedisServer
 from tests.support.tokens import AUDIENCE, TokenMint
 from tests.unit.auth.forgery import hs256

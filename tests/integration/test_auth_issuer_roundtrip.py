@@ -22,7 +22,7 @@ from shared.auth import (
     requires,
 )
 from shared.auth.clients import ClientRegistration, hash_client_secret
-from shared.auth.issuer import IssuerSettings, KeyRing, SigningKeys, create_app
+from sandbox.auth.issuer import IssuerSettings, KeyRing, SigningKeys, create_app
 from shared.auth.keys import RemoteKeys
 from shared.auth.tokens import AccessTokenVerifier
 from shared.problems import EXCEPTION_HANDLERS

@@ -12,7 +12,7 @@ from litestar.testing import AsyncTestClient
 
 from system_apis.erp.app import create_app
 from system_apis.erp.settings import ErpSettings
-from system_apis.erp.tryton_demo import TrytonServer, ship_order
+from sandbox.tryton import TrytonServer, ship_order
 from tests.support.tokens import TokenMint
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

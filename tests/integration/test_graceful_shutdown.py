@@ -121,7 +121,7 @@ def _serve_orders(redis_url: str, port: int, drain: str) -> subprocess.Popen[byt
         "STRATA_ORDERS_RATE_LIMIT_ENABLED": "false",
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "shared.cli", "serve", "orders", "--port", str(port)],
+        [sys.executable, "-m", "strata.cli", "serve", "orders", "--port", str(port)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

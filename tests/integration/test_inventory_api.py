@@ -21,7 +21,7 @@ from litestar.testing import AsyncTestClient
 from process_apis.inventory.app import create_app
 from process_apis.inventory.settings import InventorySettings
 from shared.ratelimit import RateLimitSettings
-from system_apis.erp.tryton_demo import TrytonServer, remove_run, start_server
+from sandbox.tryton import TrytonServer, remove_run, start_server
 from tests.support.processes import RedisServer, free_port, wait_for_port
 from tests.support.tokens import AUDIENCE, ISSUER, TokenMint
 
@@ -162,7 +162,7 @@ async def availability(client: AsyncTestClient, *skus: str) -> dict:  # type: ig
 async def test_available_to_sell_is_the_sum_over_both_erps(
     inventory, erp_urls: dict[str, str], token_mint: TokenMint
 ) -> None:
-    from system_apis.erp.tryton_demo import DEMO_SKUS
+    from sandbox.tryton import DEMO_SKUS
 
     skus = list(DEMO_SKUS[:20])
     body = await availability(inventory, *skus)

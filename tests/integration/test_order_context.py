@@ -22,7 +22,7 @@ from process_apis.orders.settings import OrdersSettings
 from shared.models import SalesOrderDraft
 from system_apis.erp.app import create_app as create_erp_app
 from system_apis.erp.settings import ErpSettings
-from system_apis.erp.tryton_demo import TrytonServer, ship_order
+from sandbox.tryton import TrytonServer, ship_order
 from tests.support.processes import free_port
 from tests.support.tokens import TokenMint
 from tests.unit.service_desk.stand_ins import ShopifyStandIn, serving

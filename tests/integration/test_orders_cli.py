@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import redis
 
-from process_apis.orders.cli import main
+from strata.orders_cli import main
 from tests.support.processes import RedisServer, free_port, wait_for_port
 from tests.support.tokens import AUDIENCE, ISSUER, TokenMint
 

@@ -17,7 +17,7 @@ from process_apis.orders.pipeline import PipelineStore
 from sandbox.shopify.session_tokens import mint_session_token
 from shared.auth import ShopifyAppSettings
 from shared.ratelimit import RateLimitSettings
-from system_apis.erp.tryton_demo import DEMO_SKUS, TrytonServer
+from sandbox.tryton import DEMO_SKUS, TrytonServer
 from tests.integration.test_inventory_api import auth_env, erp_api, serve
 from tests.support.processes import RedisServer
 from tests.support.tokens import TokenMint

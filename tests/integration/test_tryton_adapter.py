@@ -26,7 +26,7 @@ from shared.models import (
 from shared.problems import UpstreamUnavailable
 from system_apis.erp.adapters.tryton import TrytonAdapter
 from system_apis.erp.port import ErpRejected, OrderAlreadyShipped, OrderNotFound, UnknownSku
-from system_apis.erp.tryton_demo import (
+from sandbox.tryton import (
     DEMO_CUSTOMERS,
     DEMO_PRODUCTS,
     DEMO_SKUS,

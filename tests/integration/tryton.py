@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from system_apis.erp.tryton_demo import TrytonServer, build_template, remove_run, start_server
+from sandbox.tryton import TrytonServer, build_template, remove_run, start_server
 
 REPO = Path(__file__).resolve().parents[2]
 StartTryton = Callable[..., TrytonServer]

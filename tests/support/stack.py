@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from shared.stack import Part, StackConfig, demo_products, running
+from strata.stack import Part, StackConfig, demo_products, running
 from tests.support.tokens import AUDIENCE, ISSUER, TokenMint
 
 SANDBOX_CONTROL = "/_sandbox"

@@ -6,7 +6,7 @@ from typing import Any
 
 from shared.auth import AuthSettings
 from shared.auth.clients import ClientRegistration
-from shared.auth.issuer import SigningKeys, mint_token
+from sandbox.auth.issuer import SigningKeys, mint_token
 
 ISSUER = "https://issuer.test"
 AUDIENCE = "strata"

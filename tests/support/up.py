@@ -62,7 +62,7 @@ def strata_up(
 ) -> Iterator[Up]:
     """Start ``strata up``, wait for its table, and stop it with SIGINT on exit."""
     log = tmp_path / "up.log"
-    argv = [sys.executable, "-m", "shared.cli", "up"]
+    argv = [sys.executable, "-m", "strata.cli", "up"]
     if stack_file is not None:
         argv += ["--stack", str(stack_file)]
     with log.open("w") as out:

@@ -22,7 +22,7 @@ from shared.app import load_auth_settings
 from shared.auth import AuthSettings
 from shared.auth.authentication import build_authentication
 from shared.auth.challenges import InvalidToken
-from shared.demo import (
+from strata.demo import (
     StackNotFound,
     StepLine,
     StepResult,
@@ -38,7 +38,7 @@ from shared.demo import (
     summary_table,
 )
 from shared.events import ATTEMPT, HISTORY
-from shared.stack import (
+from strata.stack import (
     DEMO_SHOPS,
     SANDBOX_SECRET,
     demo_config,
@@ -160,7 +160,7 @@ def test_a_step_line_on_a_terminal_redraws_in_place() -> None:
 
 
 def test_state_file_round_trip_and_removal(tmp_path: Path) -> None:
-    from shared.stack import Part
+    from strata.stack import Part
 
     path = tmp_path / "var" / "stack.json"
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.stack import up
+from strata.stack import up
 
 
 def test_a_second_strata_up_refuses_while_the_first_runs(
@@ -32,7 +32,7 @@ def test_a_stale_state_file_does_not_stop_a_new_stack(tmp_path: Path) -> None:
     gone.wait()
     stack_file = tmp_path / "stack.json"
     stack_file.write_text(json.dumps({"pid": gone.pid, "parts": []}))
-    from shared import stack
+    from strata import stack
 
     assert stack._live_stack(stack_file) is None
     assert stack._live_stack(tmp_path / "missing.json") is None

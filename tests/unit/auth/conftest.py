@@ -19,7 +19,7 @@ from shared.auth import (
     ensure_tenant_may_see,
     requires,
 )
-from shared.auth.issuer import SigningKeys
+from sandbox.auth.issuer import SigningKeys
 from shared.problems import EXCEPTION_HANDLERS
 from tests.unit.auth.forgery import AUDIENCE, ISSUER
 

@@ -13,7 +13,7 @@ from joserfc.jwk import RSAKey
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from shared.auth.issuer import SigningKeys
+from sandbox.auth.issuer import SigningKeys
 from tests.unit.auth.conftest import (
     GLOBEX_ZENDESK_SECRET,
     SHOPIFY_APP,

@@ -23,7 +23,7 @@ from shared.auth.clients import (
     verify_client_secret,
 )
 from shared.auth.compact import parse_compact
-from shared.auth.issuer import (
+from sandbox.auth.issuer import (
     IssuerSettings,
     KeyRing,
     SigningKeys,

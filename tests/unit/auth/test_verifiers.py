@@ -23,7 +23,7 @@ from shared.auth import (
     ensure_tenant_may_see,
 )
 from shared.auth.compact import CompactToken, parse_compact
-from shared.auth.issuer import SigningKeys
+from sandbox.auth.issuer import SigningKeys
 from shared.auth.keys import KeyNotFound, RemoteKeys, StaticKeys, import_jwks
 from shared.problems import Forbidden, NotFound, ServiceUnavailable
 from shared.settings import SettingsError, load_settings

@@ -1,4 +1,4 @@
-"""``python -m shared.contracts.diff OLD NEW``: exit codes and what it prints."""
+"""``python -m strata.contracts.diff OLD NEW``: exit codes and what it prints."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shared.contracts.diff import main
+from strata.contracts.diff import main
 from tests.unit.contracts.test_diff import order_out, released
 
 
@@ -83,7 +83,7 @@ def test_module_runs_as_a_program(old_file: Path, tmp_path: Path) -> None:
     ]
     new_file = write(tmp_path / "new.yaml", doc)
     result = subprocess.run(
-        [sys.executable, "-m", "shared.contracts.diff", str(old_file), str(new_file)],
+        [sys.executable, "-m", "strata.contracts.diff", str(old_file), str(new_file)],
         capture_output=True,
         text=True,
         check=False,

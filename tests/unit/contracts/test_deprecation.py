@@ -10,7 +10,7 @@ from litestar.params import FromPath
 from litestar.testing import TestClient
 from litestar.types import Message, Receive, Scope, Send
 
-from shared.contracts.deprecation import (
+from shared.deprecation import (
     DeprecatedPrefix,
     DeprecationMiddleware,
     DeprecationSettings,

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from shared.contracts.diff import diff_documents
-from shared.contracts.findings import Finding
+from strata.contracts.diff import diff_documents
+from strata.contracts.findings import Finding
 
 Doc = dict[str, Any]
 PROBLEM = {

@@ -1,4 +1,4 @@
-"""The released version of each contract, and ``python -m shared.contracts.check``."""
+"""The released version of each contract, and ``python -m strata.contracts.check``."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path, PurePosixPath
 import pytest
 import yaml
 
-from shared.contracts import check
-from shared.contracts.layout import contract_files
-from shared.contracts.released import Release, current_release, released_contract
+from strata.contracts import check
+from strata.contracts.layout import contract_files
+from strata.contracts.released import Release, current_release, released_contract
 from tests.unit.contracts.test_diff import order_out, released
 
 V1 = PurePosixPath("openapi/system/erp/v1.yaml")

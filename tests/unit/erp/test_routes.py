@@ -200,7 +200,7 @@ async def test_responses_carry_rate_limit_headers(client) -> None:
 
 
 async def test_a_deprecated_version_says_so(erp, redis_url, token_mint) -> None:
-    from shared.contracts.deprecation import DeprecatedPrefix, DeprecationSettings
+    from shared.deprecation import DeprecatedPrefix, DeprecationSettings
 
     settings = ErpSettings(instance=f"t{uuid.uuid4().hex[:8]}", redis_url=redis_url)
     deprecated = DeprecationSettings(

@@ -522,7 +522,7 @@ def test_the_dashboard_configmap_carries_every_business_metric(default: Rendered
 
 
 def test_the_local_issuer_reads_its_settings_and_signs_for_the_issuer_services_trust() -> None:
-    from shared.auth.issuer import load_issuer_settings
+    from sandbox.auth.issuer import load_issuer_settings
 
     rendered = render({"services": {"auth": {"enabled": True}}}, with_required=False)
     settings = load_issuer_settings(environment(rendered, "auth"))

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from process_apis.orders.cli import Progress, format_exceptions, format_status, main, when
+from strata.orders_cli import Progress, format_exceptions, format_status, main, when
 
 TOKEN = "tok-123"
 AT = 1_777_622_400.25  # 2026-05-01 08:00:00.250 UTC

@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 
 import msgspec
 
-from shared.contracts.layout import CONTRACTS_DIR, baseline_path, is_contract_path
+from strata.contracts.layout import CONTRACTS_DIR, baseline_path, is_contract_path
 
 TAG_PATTERN = "contracts-*"
 _GIT_TIMEOUT = 30.0

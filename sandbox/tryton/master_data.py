@@ -11,13 +11,13 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from system_apis.erp.tryton_demo.catalogue import (
+from sandbox.tryton.catalogue import (
     DEMO_COUNTRIES,
     DEMO_CUSTOMERS,
     DEMO_PRODUCTS,
     DemoInstance,
 )
-from system_apis.erp.tryton_demo.console import TrytonConsole
+from sandbox.tryton.console import TrytonConsole
 
 CURRENCIES = {
     # code: (name, symbol, rate against the euro); one fixed rate lets either company

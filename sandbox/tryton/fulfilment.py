@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from system_apis.erp.tryton_demo.console import TrytonConsole
-from system_apis.erp.tryton_demo.server import TrytonServer
+from sandbox.tryton.console import TrytonConsole
+from sandbox.tryton.server import TrytonServer
 
 _OPEN = ("waiting", "assigned", "picked", "packed")
 

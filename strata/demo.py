@@ -43,7 +43,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared.events import ATTEMPT, HISTORY
-from shared.stack import (
+from strata.stack import (
     DEMO_SHOPS,
     STACK_FILE,
     pid_alive,
@@ -815,7 +815,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     results: list[StepResult] = []
     try:
         with httpx.Client(timeout=15.0, trust_env=False) as http:
-            from shared.stack import operator_token
+            from strata.stack import operator_token
 
             token, _ = operator_token(state.address("auth"))
             demo = Demo(state=state, options=options, http=http, token=token, redis=client)

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from shared.contracts.documents import Document, Node
+from strata.contracts.documents import Document, Node
 
 Direction = Literal["request", "response"]
 

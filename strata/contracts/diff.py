@@ -1,6 +1,6 @@
 """Breaking changes between two versions of an OpenAPI 3.1 contract.
 
-``python -m shared.contracts.diff OLD NEW`` prints every change that breaks clients of
+``python -m strata.contracts.diff OLD NEW`` prints every change that breaks clients of
 ``OLD`` and exits 1 if there is one, 0 if there is none, 2 if a file cannot be read.
 The rules follow oasdiff's main breaking-change checks; ``openapi/README.md`` lists them.
 """
@@ -16,9 +16,9 @@ from typing import Any
 
 import msgspec
 
-from shared.contracts.documents import ContractError, Document, Node, load_document
-from shared.contracts.findings import Finding, breaking
-from shared.contracts.schema_diff import Direction, compare_schemas
+from strata.contracts.documents import ContractError, Document, Node, load_document
+from strata.contracts.findings import Finding, breaking
+from strata.contracts.schema_diff import Direction, compare_schemas
 
 _TEMPLATE_PARAM = re.compile(r"\{([^}]*)\}")
 
@@ -258,7 +258,7 @@ def report(findings: Sequence[Finding], *, as_json: bool = False) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry: compare two contract files; exit 1 on breaking changes."""
     parser = argparse.ArgumentParser(
-        prog="python -m shared.contracts.diff",
+        prog="python -m strata.contracts.diff",
         description="Report changes in NEW that break clients of OLD (OpenAPI 3.1).",
     )
     parser.add_argument("old", type=Path, help="the released contract")

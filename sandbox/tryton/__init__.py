@@ -6,7 +6,7 @@ data_dir, port)`` serves a fresh copy in about a second; ``run_forever`` does th
 SIGINT/SIGTERM. ``ship_order`` plays the warehouse in tests.
 """
 
-from system_apis.erp.tryton_demo.catalogue import (
+from sandbox.tryton.catalogue import (
     DEMO_COUNTRIES,
     DEMO_CUSTOMERS,
     DEMO_DATA_VERSION,
@@ -17,22 +17,16 @@ from system_apis.erp.tryton_demo.catalogue import (
     DemoProduct,
     DemoVariant,
 )
-from system_apis.erp.tryton_demo.console import TrytonConsole
-from system_apis.erp.tryton_demo.fulfilment import (
+from sandbox.tryton.console import TrytonConsole
+from sandbox.tryton.fulfilment import (
     credit_invoice,
     post_invoices,
     return_order,
     ship_order,
 )
-from system_apis.erp.tryton_demo.server import (
-    TrytonCredentials,
-    TrytonServer,
-    admin_credentials,
-    remove_run,
-    run_forever,
-    start_server,
-)
-from system_apis.erp.tryton_demo.template import (
+from sandbox.tryton.run import remove_run, run_forever, start_server
+from sandbox.tryton.server import TrytonCredentials, TrytonServer, admin_credentials
+from sandbox.tryton.template import (
     build_template,
     drop_run_database,
     template_is_current,

@@ -1,9 +1,9 @@
 """Every committed contract against its last released version.
 
-``python -m shared.contracts.check`` exits 1 when a contract breaks its released self.
+``python -m strata.contracts.check`` exits 1 when a contract breaks its released self.
 Within a major (``v1.yaml``) only compatible changes are allowed; a breaking change ships
 as a new major file (``v2.yaml``), which is new and so has nothing to break. How the
-released version is found is described in :mod:`shared.contracts.released`.
+released version is found is described in :mod:`strata.contracts.released`.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from pathlib import Path, PurePosixPath
 
 import msgspec
 
-from shared.contracts.diff import diff_documents
-from shared.contracts.documents import ContractError, load_document, parse_document
-from shared.contracts.findings import Finding, breaking
-from shared.contracts.layout import baseline_path, contract_files
-from shared.contracts.released import (
+from strata.contracts.diff import diff_documents
+from strata.contracts.documents import ContractError, load_document, parse_document
+from strata.contracts.findings import Finding, breaking
+from strata.contracts.layout import baseline_path, contract_files
+from strata.contracts.released import (
     Release,
     current_release,
     released_contract,
@@ -97,7 +97,7 @@ def write_baseline(root: Path) -> list[PurePosixPath]:
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry: exit 1 if any contract breaks its released version."""
     parser = argparse.ArgumentParser(
-        prog="python -m shared.contracts.check",
+        prog="python -m strata.contracts.check",
         description="Compare every openapi/<layer>/<service>/v<N>.yaml with its release.",
     )
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="repository root")

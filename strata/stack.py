@@ -147,7 +147,7 @@ def redis_for_stack(log_dir: Path) -> Iterator[tuple[str, subprocess.Popen[bytes
 
 
 def strata(*args: str) -> list[str]:
-    return [sys.executable, "-m", "shared.cli", *args]
+    return [sys.executable, "-m", "strata.cli", *args]
 
 
 def erp_credentials(instance: str, data_dir: Path) -> dict[str, str]:

@@ -25,10 +25,10 @@ from typing import Any
 
 import msgspec
 
-from system_apis.erp.tryton_demo.catalogue import DEMO_DATA_VERSION, INSTANCES
-from system_apis.erp.tryton_demo.console import TrytonConsole
-from system_apis.erp.tryton_demo.master_data import fiscal_years, load_master_data
-from system_apis.erp.tryton_demo.server import (
+from sandbox.tryton.catalogue import DEMO_DATA_VERSION, INSTANCES
+from sandbox.tryton.console import TrytonConsole
+from sandbox.tryton.master_data import fiscal_years, load_master_data
+from sandbox.tryton.server import (
     TrytonCredentials,
     TrytonServer,
     admin_credentials,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import sys
@@ -12,16 +11,16 @@ from typing import Any
 
 import yaml
 
-from shared.services import SERVICES, ServiceSpec, load_factory
+from strata.services import SERVICES, ServiceSpec, load_factory
 
 
 def main(argv: list[str] | None = None) -> int:
     args_in = sys.argv[1:] if argv is None else argv
     if args_in[:1] == ["orders"]:
         # The orders process owns its operator commands (status, exceptions, replay).
-        orders_cli = importlib.import_module("process_apis.orders.cli")
-        code: int = orders_cli.main(args_in[1:])
-        return code
+        from strata import orders_cli
+
+        return orders_cli.main(args_in[1:])
     parser = argparse.ArgumentParser(prog="strata", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -75,11 +74,11 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(args_in)
     if args.command == "up":
-        from shared.stack import up
+        from strata.stack import up
 
         return up(stack_file=args.stack)
     if args.command == "demo":
-        from shared.demo import run as run_demo
+        from strata.demo import run as run_demo
 
         return run_demo(args)
     if args.command == "serve":
@@ -103,13 +102,14 @@ def _worker(service: str) -> int:
 
     telemetry = load_telemetry_settings()
     configure_logging(service, telemetry.log_level, telemetry.log_format)
-    module = importlib.import_module(f"process_apis.{service}.app")
-    asyncio.run(module.run_worker())
+    from process_apis.orders.app import run_worker
+
+    asyncio.run(run_worker())
     return 0
 
 
 def _token(args: argparse.Namespace) -> int:
-    from shared.auth.issuer import issue_token_cli, load_issuer_settings
+    from sandbox.auth.issuer import issue_token_cli, load_issuer_settings
 
     settings = load_issuer_settings()
     if args.issuer:
@@ -139,8 +139,9 @@ def _serve(spec: ServiceSpec, args: argparse.Namespace) -> int:
             # server, without the readiness drain of a single-process service.
             import uvicorn
 
+            factory = load_factory(spec)
             uvicorn.run(
-                spec.factory,
+                f"{factory.__module__}:{factory.__name__}",
                 factory=True,
                 host=args.host,
                 port=args.port or spec.default_port,
@@ -193,7 +194,8 @@ def write_contracts(*, check: bool, root: Path = Path()) -> int:
 
 
 def _erp(args: argparse.Namespace) -> int:
-    demo = importlib.import_module("system_apis.erp.tryton_demo")
+    from sandbox import tryton as demo
+
     if args.erp_command == "credentials":
         creds = demo.admin_credentials(args.instance, args.data_dir)
         database = demo.server.database_name(args.instance)

@@ -1,4 +1,4 @@
-"""Spectral over every committed contract: ``python -m shared.contracts.lint [FILE...]``.
+"""Spectral over every committed contract: ``python -m strata.contracts.lint [FILE...]``.
 
 Runs ``openapi/node_modules/.bin/spectral lint --ruleset openapi/.spectral.yaml
 --fail-severity=warn`` and exits with Spectral's status, so any warning fails. Spectral is
@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from shared.contracts.layout import contract_files
+from strata.contracts.layout import contract_files
 
 SPECTRAL = Path("openapi/node_modules/.bin/spectral")
 RULESET = Path("openapi/.spectral.yaml")
@@ -60,7 +60,7 @@ def run_spectral(root: Path, files: Sequence[Path]) -> subprocess.CompletedProce
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry: lint the given files, or every contract; non-zero on any problem."""
     parser = argparse.ArgumentParser(
-        prog="python -m shared.contracts.lint",
+        prog="python -m strata.contracts.lint",
         description="Lint OpenAPI contracts with Strata's Spectral ruleset.",
     )
     parser.add_argument("files", nargs="*", type=Path, help="default: every contract")
