@@ -22,7 +22,18 @@ async def reject_lenient_bodies(request: Request[Any, Any, Any]) -> None:
         return
     body = await request.body()
     if not body.strip():
-        return  # missing or empty bodies are Litestar's to judge
+        # Every contract marks its request body required (``null`` is how an optional one
+        # is left out), so a request without one is refused rather than taken as ``null``.
+        raise ValidationException(
+            detail="A request body is required (send null where the body is optional)",
+            extra=[
+                {
+                    "message": "a request body is required; send null to leave it out",
+                    "key": "body",
+                    "source": "body",
+                }
+            ],
+        )
     try:
         value = msgspec.json.decode(body)
     except msgspec.DecodeError:

@@ -86,9 +86,13 @@ class OrdersApi:
         return answer
 
     def replay(self, exception_id: str, body: dict[str, Any] | None) -> dict[str, Any]:
-        payload = {"body": body} if body is not None else None
+        # The contract requires a body: null replays the payload as it was.
+        payload = b"null" if body is None else json.dumps({"body": body}).encode()
         answer: dict[str, Any] = self._call(
-            "POST", f"/orders/v1/exceptions/{exception_id}/replay", json=payload
+            "POST",
+            f"/orders/v1/exceptions/{exception_id}/replay",
+            content=payload,
+            headers={"content-type": "application/json"},
         )
         return answer
 
