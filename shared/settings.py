@@ -4,9 +4,11 @@
 (upper-cased field name after the prefix) and converts it with msgspec, so a bad value stops
 start-up with a message naming the variable. A field whose type is itself a settings Struct
 is read from its own variables under ``<prefix><FIELD>_`` (``STRATA_ORDERS_CONTEXT_*``), so a
-service keeps one settings object with nested parts. With ``reject_unknown=True`` a variable
-under the prefix that names no setting stops start-up too (a misspelt variable would
-otherwise be ignored and its default silently used). No settings object lives at module level.
+service keeps one settings object with nested parts; a part shared by every service keeps its
+own prefix when the field says so with :func:`own_prefix` (``STRATA_AUTH_*``). With
+``reject_unknown=True`` a variable under the prefix that names no setting stops start-up too
+(a misspelt variable would otherwise be ignored and its default silently used). No settings
+object lives at module level.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Iterator, Mapping
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar, get_args, get_origin
 
 import msgspec
 
@@ -56,12 +58,36 @@ def _build(cls: type[S], env: Mapping[str, str], prefix: str) -> S:
         raise SettingsError(_name_the_variable(str(exc), prefix, cls)) from None
 
 
+def own_prefix(prefix: str) -> msgspec.Meta:
+    """Mark a nested settings part read from ``prefix`` (``Annotated[AuthSettings, ...]``).
+
+    Such a part is shared by every service (authentication, telemetry), so it is not read
+    under the service's prefix, and its variables are not the service's to call unknown.
+    """
+    return msgspec.Meta(extra={"env_prefix": prefix})
+
+
+def _part(annotation: Any, prefix: str, name: str) -> tuple[type[msgspec.Struct], str, bool] | None:
+    """A nested settings part: its Struct, its prefix, and whether that is the service's own."""
+    own = f"{prefix}{name}_".upper()
+    if get_origin(annotation) is Annotated:
+        base, *metas = get_args(annotation)
+        for meta in metas:
+            if isinstance(meta, msgspec.Meta) and meta.extra and "env_prefix" in meta.extra:
+                nested = _nested_struct(base)
+                if nested is not None:
+                    return nested, str(meta.extra["env_prefix"]), False
+        annotation = base
+    nested = _nested_struct(annotation)
+    return (nested, own, True) if nested is not None else None
+
+
 def _raw(cls: type[msgspec.Struct], env: Mapping[str, str], prefix: str) -> dict[str, Any]:
     raw: dict[str, Any] = {}
     for field in msgspec.structs.fields(cls):
-        nested = _nested_struct(field.type)
-        if nested is not None:
-            sub = _raw(nested, env, f"{prefix}{field.encode_name}_".upper())
+        part = _part(field.type, prefix, field.encode_name)
+        if part is not None:
+            sub = _raw(part[0], env, part[1])
             if sub:
                 raw[field.encode_name] = sub
             continue
@@ -89,11 +115,11 @@ def _nested_struct(annotation: Any) -> type[msgspec.Struct] | None:
 def setting_names(cls: type[msgspec.Struct], *, prefix: str) -> Iterator[str]:
     """Every environment variable ``cls`` reads under ``prefix``, nested parts included."""
     for field in msgspec.structs.fields(cls):
-        nested = _nested_struct(field.type)
-        if nested is not None:
-            yield from setting_names(nested, prefix=f"{prefix}{field.encode_name}_".upper())
-        else:
+        part = _part(field.type, prefix, field.encode_name)
+        if part is None:
             yield env_name(prefix, field.encode_name)
+        elif part[2]:
+            yield from setting_names(part[0], prefix=part[1])
 
 
 def unknown_variables(
@@ -134,8 +160,8 @@ def _variable(cls: type[msgspec.Struct], prefix: str, segments: list[str]) -> st
     name = segments[0].split("[")[0]
     for field in msgspec.structs.fields(cls):
         if field.encode_name == name:
-            nested = _nested_struct(field.type)
-            if nested is not None and len(segments) > 1 and "[" not in segments[0]:
-                return _variable(nested, f"{prefix}{name}_".upper(), segments[1:])
+            part = _part(field.type, prefix, name)
+            if part is not None and len(segments) > 1 and "[" not in segments[0]:
+                return _variable(part[0], part[1], segments[1:])
             break
     return env_name(prefix, name)

@@ -7,7 +7,13 @@ from typing import Annotated
 import msgspec
 import pytest
 
-from shared.settings import SettingsError, load_settings, setting_names, unknown_variables
+from shared.settings import (
+    SettingsError,
+    load_settings,
+    own_prefix,
+    setting_names,
+    unknown_variables,
+)
 
 
 class Part(msgspec.Struct, frozen=True, kw_only=True):
@@ -15,11 +21,16 @@ class Part(msgspec.Struct, frozen=True, kw_only=True):
     url: str = "http://127.0.0.1:1"
 
 
+class Shared(msgspec.Struct, frozen=True, kw_only=True):
+    issuer: str = "http://issuer"
+
+
 class Service(msgspec.Struct, frozen=True, kw_only=True):
     redis_url: str = "redis://127.0.0.1:6379/0"
     instances: dict[str, str] = {}
     timeout: Annotated[float, msgspec.Meta(gt=0)] = 2.0
     index: Part = Part()
+    auth: Annotated[Shared, own_prefix("STRATA_COMMON_")] = Shared()
 
 
 PREFIX = "STRATA_DEMO_"
@@ -74,3 +85,23 @@ def test_an_unknown_variable_stops_start_up_with_a_suggestion() -> None:
 def test_unknown_variables_are_ignored_unless_asked() -> None:
     settings = load_settings(Service, {"STRATA_DEMO_NOPE": "1"}, prefix=PREFIX)
     assert settings == Service()
+
+
+def test_a_shared_part_keeps_its_own_prefix() -> None:
+    env = {"STRATA_COMMON_ISSUER": "http://other", "STRATA_COMMON_UNRELATED": "x"}
+    settings = load_settings(Service, env, prefix=PREFIX, reject_unknown=True)
+    assert settings.auth == Shared(issuer="http://other")
+    assert "STRATA_COMMON_ISSUER" not in set(setting_names(Service, prefix=PREFIX))
+
+
+class Strict(msgspec.Struct, frozen=True, kw_only=True):
+    port: Annotated[int, msgspec.Meta(ge=1)] = 1
+
+
+class WithStrict(msgspec.Struct, frozen=True, kw_only=True):
+    net: Annotated[Strict, own_prefix("STRATA_NET_")] = Strict()
+
+
+def test_a_bad_value_in_a_shared_part_names_its_variable() -> None:
+    with pytest.raises(SettingsError, match=r"^STRATA_NET_PORT: "):
+        load_settings(WithStrict, {"STRATA_NET_PORT": "0"}, prefix=PREFIX)
