@@ -9,15 +9,10 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import Parameter, QueryParameter
 
-from process_apis.orders.context import (
-    CustomerOrderPage,
-    CustomerOrders,
-    OrderContext,
-    OrderContextReader,
-    OrderUnknown,
-    Unavailable,
-    load_context_settings,
-)
+from process_apis.orders.context_reader import OrderContextReader, OrderUnknown, Unavailable
+from process_apis.orders.context_schemas import CustomerOrderPage, OrderContext
+from process_apis.orders.context_settings import load_context_settings
+from process_apis.orders.customer_index import CustomerOrders
 from process_apis.orders.routes import ORDER_ID, SHOP, OrderNotTracked
 from process_apis.orders.service import OrdersService
 from shared.auth import requires

@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 from redis.asyncio import Redis
 
-from process_apis.orders.context import index_customer_order
+from process_apis.orders.customer_index import index_customer_order
 from process_apis.orders.downstream import ErpClient, Rejected, ShopifyClient
 from process_apis.orders.exceptions import ExceptionStore, exception_id
 from process_apis.orders.mapping import MappingError, external_reference, to_sales_order

@@ -1,6 +1,6 @@
 """The ERP port: what Strata needs from any ERP, in canonical models only.
 
-One adapter per ERP product implements it (``adapters/tryton.py`` first). Adapters turn
+One adapter per ERP product implements it (``adapters/tryton/`` first). Adapters turn
 vendor errors into Strata's errors:
 
 - unknown SKU, customer or data the ERP rejects: :class:`shared.problems.ValidationFailed`
