@@ -1,7 +1,7 @@
 """Redis Streams with consumer groups: at-least-once delivery, delayed retries, dead letters.
 
 A :class:`StreamWorker` reads its group's new entries, hands each to a handler, and settles
-the outcome in one atomic script call:
+the outcome in one atomic script call on the stream the entry came from:
 
 - success: ``XACK``;
 - :class:`TransientFailure`: the entry goes to a delayed-retry sorted set with its attempt
@@ -12,8 +12,16 @@ the outcome in one atomic script call:
 
 Entries a crashed worker held are reclaimed with ``XAUTOCLAIM`` after ``claim_idle``. The
 stream, its retry set and its dead-letter stream share one hash tag (Redis Cluster safe).
+
 Handlers must be idempotent: delivery is at least once, and a crash between the handler's
 effect and the acknowledgement delivers the entry again.
+
+A worker reads one stream, or every shard of a sharded family
+(:meth:`shared.streams.WebhookStreams.streams`) in one ``XREADGROUP``. Each shard keeps its
+own retry set and dead-letter stream under its own hash tag, and an entry is acknowledged,
+retried, dead-lettered, reclaimed and handed back on the shard it was read from
+(:attr:`Entry.stream`). One ``XREADGROUP`` over several shards needs them on one Redis node
+(under Redis Cluster their hash tags put them in different slots).
 
 Trace context rides in the entry: :func:`publish` adds the current ``traceparent``, and the
 worker handles each entry inside a consumer span that is its child, so one trace runs from
@@ -29,20 +37,16 @@ import random
 import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
-from shared.telemetry.tracing import (
-    TRACEPARENT,
-    Tracing,
-    consumer_span,
-    current_traceparent,
-    fail_span,
-    process_tracing,
-)
+from shared.streams import WORKER_FIELD_PREFIX
+from shared.telemetry.consumer import consumer_span, fail_span
+from shared.telemetry.context import TRACEPARENT, current_traceparent
+from shared.telemetry.spans import Tracing, process_tracing
 
 log = logging.getLogger("strata.events")
 
@@ -78,17 +82,19 @@ class Attempt(msgspec.Struct, frozen=True):
 
 
 class Entry(msgspec.Struct, frozen=True):
-    """One stream entry as a handler sees it."""
+    """One stream entry as a handler sees it; ``stream`` is the key it was read from (its
+    shard, when the worker reads several)."""
 
     id: str
     fields: dict[str, str]
     attempt: int
     history: list[Attempt]
+    stream: str = ""
 
     @property
     def payload(self) -> dict[str, str]:
         """The producer's own fields, without the worker's bookkeeping."""
-        return {k: v for k, v in self.fields.items() if not k.startswith("strata_")}
+        return {k: v for k, v in self.fields.items() if not k.startswith(WORKER_FIELD_PREFIX)}
 
 
 Handler = Callable[[Entry], Awaitable[None]]
@@ -123,14 +129,22 @@ _HISTORY = msgspec.json.Decoder(list[Attempt])
 _ENC = msgspec.json.Encoder()
 
 
-def stream_keys(name: str) -> tuple[str, str, str]:
+class StreamKeys(NamedTuple):
+    """The keys of one stream: the stream, its retry set and its dead-letter stream."""
+
+    stream: str
+    retry_set: str
+    dead_letters: str
+
+
+def stream_keys(name: str) -> StreamKeys:
     """The stream, its retry set and its dead-letter stream, under one hash tag.
 
     ``name`` is a full key that already carries a hash tag (``strata:webhooks:{orders}``) or
     a bare name that gets one (``strata:stream:{name}``).
     """
     key = name if "{" in name else f"strata:stream:{{{name}}}"
-    return key, f"{key}:retry", f"{key}:dead"
+    return StreamKeys(key, f"{key}:retry", f"{key}:dead")
 
 
 def backoff(attempt: int, base: float, cap: float, rng: random.Random) -> float:
@@ -139,12 +153,17 @@ def backoff(attempt: int, base: float, cap: float, rng: random.Random) -> float:
 
 
 class StreamWorker:
-    """One consumer in a consumer group; run several (in processes or tasks) to scale out."""
+    """One consumer in a consumer group; run several (in processes or tasks) to scale out.
+
+    ``stream`` is one stream name, or several: every shard of a family, e.g.
+    ``WebhookStreams(prefix, shards).streams(ORDERS)``, all read by this one consumer. The
+    group is created on each of them.
+    """
 
     def __init__(
         self,
         redis: Redis,
-        stream: str,
+        stream: str | Sequence[str],
         group: str,
         handler: Handler,
         *,
@@ -163,7 +182,18 @@ class StreamWorker:
         shutdown_grace: float = 20.0,
     ) -> None:
         self.redis = redis
-        self.stream, self.retry_set, self.dead_letters = stream_keys(stream)
+        names = [stream] if isinstance(stream, str) else list(stream)
+        #: The keys of every stream read, by stream key, in the order given.
+        self.shards: dict[str, StreamKeys] = {}
+        for keys in map(stream_keys, names):
+            self.shards.setdefault(keys.stream, keys)
+        if not self.shards:
+            raise ValueError("a stream worker needs at least one stream")
+        #: The stream keys read (one XREADGROUP takes them all).
+        self.streams: tuple[str, ...] = tuple(self.shards)
+        # The first stream's keys, under the names single-stream callers know.
+        self.stream, self.retry_set, self.dead_letters = next(iter(self.shards.values()))
+        self._label = ", ".join(self.streams)
         self.group = group
         self.handler = handler
         self.consumer = consumer or f"{socket.gethostname()}-{id(self):x}"
@@ -177,8 +207,8 @@ class StreamWorker:
         self.on_dead_letter = on_dead_letter
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self._slots = asyncio.Semaphore(concurrency)
-        #: Each running handler and the id of the entry it holds.
-        self._inflight: dict[asyncio.Task[None], str] = {}
+        #: Each running handler and the stream and id of the entry it holds.
+        self._inflight: dict[asyncio.Task[None], tuple[str, str]] = {}
         self.shutdown_grace = shutdown_grace
         self._stopping = asyncio.Event()
         self._schedule = redis.register_script(_SCHEDULE_RETRY)
@@ -188,8 +218,10 @@ class StreamWorker:
         self._tracer = traces.tracer("strata.events") if traces.enabled else None
 
     async def ensure_group(self) -> None:
-        with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists already
-            await self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+        """Create the consumer group on every stream read (and the streams), if missing."""
+        for stream in self.streams:
+            with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists already
+                await self.redis.xgroup_create(stream, self.group, id="0", mkstream=True)
 
     def stop(self) -> None:
         """Stop reading; in-flight entries finish or are handed back (see :meth:`run`)."""
@@ -210,7 +242,7 @@ class StreamWorker:
                         await self.reclaim_stale()
                     await self._read_new()
                 except RedisError as exc:
-                    log.warning("stream %s: redis error %s; retrying in 1s", self.stream, exc)
+                    log.warning("stream %s: redis error %s; retrying in 1s", self._label, exc)
                     await asyncio.sleep(1)
         finally:
             await self._finish_inflight()
@@ -221,29 +253,34 @@ class StreamWorker:
         _done, late = await asyncio.wait(set(self._inflight), timeout=self.shutdown_grace)
         if not late:
             return
-        entry_ids = [self._inflight[task] for task in late]
+        by_stream: dict[str, list[str]] = {}
         for task in late:
+            stream, entry_id = self._inflight[task]
+            by_stream.setdefault(stream, []).append(entry_id)
             task.cancel()
         await asyncio.gather(*late, return_exceptions=True)
-        try:
-            await self.hand_back(entry_ids)
-        except RedisError as exc:
-            # Still pending under this consumer: XAUTOCLAIM takes them after claim_idle.
-            log.warning("stream %s: could not hand back %s: %s", self.stream, entry_ids, exc)
+        for stream, entry_ids in by_stream.items():
+            try:
+                await self.hand_back(entry_ids, stream)
+            except RedisError as exc:
+                # Still pending under this consumer: XAUTOCLAIM takes them after claim_idle.
+                log.warning("stream %s: could not hand back %s: %s", stream, entry_ids, exc)
 
-    async def hand_back(self, entry_ids: Sequence[str]) -> None:
-        """Give entries this consumer holds back to the group, claimable at once.
+    async def hand_back(self, entry_ids: Sequence[str], stream: str | None = None) -> None:
+        """Give entries this consumer holds on ``stream`` back to the group, claimable at once.
 
-        Redis has no "unclaim": the entries stay pending under this consumer, but with their
-        idle time set to ``claim_idle``, so the next ``XAUTOCLAIM`` of any consumer takes
-        them instead of waiting for them to look abandoned. Handlers are idempotent, so an
-        entry cut off half-way is safe to handle again.
+        ``stream`` may be left out when the worker reads one stream. Redis has no "unclaim":
+        the entries stay pending under this consumer, but with their idle time set to
+        ``claim_idle``, so the next ``XAUTOCLAIM`` of any consumer takes them instead of
+        waiting for them to look abandoned. Handlers are idempotent, so an entry cut off
+        half-way is safe to handle again.
         """
+        key = self._shard(stream).stream
         if not entry_ids:
             return
         ids: list[int | bytes | str | memoryview[int]] = list(entry_ids)
         await self.redis.xclaim(
-            self.stream,
+            key,
             self.group,
             self.consumer,
             min_idle_time=0,
@@ -251,28 +288,49 @@ class StreamWorker:
             idle=self.claim_idle_ms,
             justid=True,
         )
-        log.info("stream %s: handed back %d in-flight entries", self.stream, len(entry_ids))
+        log.info("stream %s: handed back %d in-flight entries", key, len(entry_ids))
+
+    def _shard(self, stream: str | None) -> StreamKeys:
+        if stream is None:
+            if len(self.shards) > 1:
+                raise ValueError("this worker reads several streams: name the entries' stream")
+            return next(iter(self.shards.values()))
+        keys = self.shards.get(stream_keys(stream).stream)
+        if keys is None:
+            raise ValueError(f"{stream} is not a stream this worker reads")
+        return keys
 
     async def _read_new(self) -> None:
         free = max(1, self._slots._value)  # read no more than we can start now
+        # COUNT bounds each stream's share, so what can start now is split across them.
+        count = -(-min(self.batch, free) // len(self.streams))
         reply: Any = await self.redis.xreadgroup(
             self.group,
             self.consumer,
-            {self.stream: ">"},
-            count=min(self.batch, free),
+            dict.fromkeys(self.streams, ">"),
+            count=count,
             block=self.block_ms,
         )
-        for _stream, entries in reply or []:
+        # A list of [stream, entries] pairs in RESP2, a map of them in RESP3.
+        for stream, entries in reply.items() if isinstance(reply, dict) else reply or []:
+            key = _text(stream)
             for entry_id, fields in entries:
-                await self._start(entry_id, fields)
+                await self._start(key, entry_id, fields)
 
     async def reclaim_stale(self) -> int:
-        """Take over entries another consumer held longer than ``claim_idle`` (it crashed)."""
+        """Take over entries another consumer held longer than ``claim_idle`` (it crashed),
+        on every stream read; returns how many were taken."""
+        claimed = 0
+        for stream in self.streams:
+            claimed += await self._reclaim(stream)
+        return claimed
+
+    async def _reclaim(self, stream: str) -> int:
         claimed = 0
         cursor = "0-0"
         while True:
             result: Any = await self.redis.xautoclaim(
-                self.stream,
+                stream,
                 self.group,
                 self.consumer,
                 min_idle_time=self.claim_idle_ms,
@@ -284,32 +342,36 @@ class StreamWorker:
                 if fields is None:  # deleted from the stream meanwhile
                     continue
                 claimed += 1
-                await self._start(entry_id, fields)
+                await self._start(stream, entry_id, fields)
             if _text(cursor) == "0-0" or not entries:
                 return claimed
 
     async def move_due_retries(self, limit: int = 100) -> int:
-        moved: int = await self._move(
-            keys=[self.stream, self.retry_set], args=[int(time.time() * 1000), limit]
-        )
-        return moved
+        """Put retries that are due back on their streams (up to ``limit`` per stream)."""
+        now_ms = int(time.time() * 1000)
+        # One script call per shard: each touches its own hash slot.
+        moved = await asyncio.gather(*(
+            self._move(keys=[keys.stream, keys.retry_set], args=[now_ms, limit])
+            for keys in self.shards.values()
+        ))  # fmt: skip
+        return sum(int(n) for n in moved)
 
-    async def _start(self, entry_id: Any, raw: Mapping[Any, Any]) -> None:
+    async def _start(self, stream: str, entry_id: Any, raw: Mapping[Any, Any]) -> None:
         await self._slots.acquire()
         entry = _text(entry_id)
-        task = asyncio.create_task(self._handle(entry, raw))
-        self._inflight[task] = entry
+        task = asyncio.create_task(self._handle(stream, entry, raw))
+        self._inflight[task] = (stream, entry)
         task.add_done_callback(self._forget)
 
     def _forget(self, task: asyncio.Task[None]) -> None:
         self._inflight.pop(task, None)
 
-    async def _handle(self, entry_id: str, raw: Mapping[Any, Any]) -> None:
+    async def _handle(self, stream: str, entry_id: str, raw: Mapping[Any, Any]) -> None:
         try:
             fields = {_text(k): _text(v) for k, v in raw.items()}
             attempt = int(fields.get(ATTEMPT, "0")) + 1
             history = _HISTORY.decode(fields[HISTORY]) if HISTORY in fields else []
-            entry = Entry(entry_id, fields, attempt, history)
+            entry = Entry(entry_id, fields, attempt, history, stream)
             with self._consuming(entry) as span:
                 try:
                     await self.handler(entry)
@@ -323,14 +385,14 @@ class StreamWorker:
                     raise
                 except Exception as exc:
                     # by max_attempts, rather than left pending or lost.
-                    log.exception("stream %s: handler failed on %s", self.stream, entry.id)
+                    log.exception("stream %s: handler failed on %s", stream, entry.id)
                     fail_span(span, f"{type(exc).__name__}: {exc}")
                     await self._retry_or_bury(entry, f"{type(exc).__name__}: {exc}", None)
                 else:
-                    await self.redis.xack(self.stream, self.group, entry_id)
+                    await self.redis.xack(stream, self.group, entry_id)
         except RedisError as exc:
             # Left pending: XAUTOCLAIM hands it out again after claim_idle.
-            log.warning("stream %s: could not settle %s: %s", self.stream, entry_id, exc)
+            log.warning("stream %s: could not settle %s: %s", stream, entry_id, exc)
         finally:
             self._slots.release()
 
@@ -344,7 +406,7 @@ class StreamWorker:
         )
         return consumer_span(
             self._tracer,
-            self.stream,
+            entry.stream,
             entry.id,
             fields,
             attempt=entry.attempt,
@@ -369,8 +431,9 @@ class StreamWorker:
         }
         packed = msgspec.msgpack.encode(fields)
         due_ms = int((time.time() + delay) * 1000)
+        keys = self.shards[entry.stream]
         await self._schedule(
-            keys=[self.stream, self.retry_set], args=[self.group, entry.id, due_ms, packed]
+            keys=[keys.stream, keys.retry_set], args=[self.group, entry.id, due_ms, packed]
         )
 
     async def _bury(self, entry: Entry, reason: str, kind: str) -> None:
@@ -387,8 +450,9 @@ class StreamWorker:
         if self.on_dead_letter is not None:
             # The record is written first: a crash before XACK redelivers, never loses.
             await self.on_dead_letter(msgspec.structs.replace(entry, history=history), reason, kind)
+        keys = self.shards[entry.stream]
         await self._dead(
-            keys=[self.stream, self.dead_letters],
+            keys=[keys.stream, keys.dead_letters],
             args=[self.group, entry.id, self.dead_letter_maxlen, *flat],
         )
 

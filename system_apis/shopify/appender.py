@@ -8,8 +8,9 @@ sends everything queued as one pipeline and resolves the futures, so a busy ingr
 round trip per batch instead of one per webhook. A second batch may leave while the first is
 still out (``max_in_flight``), so the process keeps working while Redis answers.
 
-Every entry has the same leading fields (:class:`EntryLayout`), so the RESP command is packed
-from a template made once: packing argument by argument cost more than the rest of an append.
+Every entry has the same leading fields (:class:`EntryLayout`; for webhooks the contract's
+``shared.streams.WEBHOOK_LAYOUT``), so the RESP command is packed from a template made once:
+packing argument by argument cost more than the rest of an append.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from opentelemetry.trace import Status, StatusCode
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from shared.problems import PROBLEM_JSON, TYPE_BASE, Problem, StrataError
-from shared.telemetry.tracing import server_span
+from shared.telemetry.asgi import server_span
 from system_apis.shopify.appender import Appended
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     )
     from opentelemetry.trace import Tracer
 
-    from shared.telemetry.tracing import Tracing
+    from shared.telemetry.spans import Tracing
     from system_apis.shopify.ingress import WebhookIngress
 
 WEBHOOK_PATH: Final = "/shopify/v1/webhooks"

@@ -27,7 +27,8 @@ from litestar.types import Receive
 from redis.exceptions import RedisError
 
 from shared.problems import StrataError
-from shared.telemetry.tracing import recording_traceparent
+from shared.streams import TOPIC_FAMILIES, WEBHOOK_LAYOUT, WebhookStreams
+from shared.telemetry.context import recording_traceparent
 from system_apis.shopify.appender import Appended, EntryLayout, StreamAppender
 from system_apis.shopify.metrics import IngressMetrics
 from system_apis.shopify.problems import (
@@ -40,7 +41,6 @@ from system_apis.shopify.problems import (
     WebhookTopicUnsupported,
 )
 from system_apis.shopify.settings import ShopConfig, ShopifySettings
-from system_apis.shopify.streams import TOPIC_FAMILIES, WebhookStreams
 
 # Shopify's headers, with and without the ``X-`` prefix (newer deliveries drop it, and
 # Shopify's own ``shopify_app`` accepts both); ASGI servers lower-case header names.
@@ -65,19 +65,9 @@ _TRACEPARENT = re.compile(rb"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
 _MAX_TRACESTATE = 512
 _TOPICS: Final = {topic.encode(): topic for topic in TOPIC_FAMILIES}
 
-#: The fields every stream entry starts with (``traceparent`` and ``tracestate`` may follow).
-ENTRY: Final = EntryLayout(
-    (
-        "topic",
-        "shop",
-        "event_id",
-        "webhook_id",
-        "triggered_at",
-        "api_version",
-        "received_at",
-        "body",
-    )
-)
+#: The packing template of :data:`shared.streams.WEBHOOK_LAYOUT` (``traceparent`` and
+#: ``tracestate`` may follow); consumers read the entries back with ``decode_entry``.
+ENTRY: Final = EntryLayout(WEBHOOK_LAYOUT)
 
 
 class _Envelope(msgspec.Struct):
@@ -250,6 +240,7 @@ class WebhookIngress:
         except msgspec.DecodeError:
             raise WebhookBodyMalformed("The body is not a JSON object") from None
         stream = self._stream(topic, shop)
+        # In WEBHOOK_LAYOUT's order (a unit test decodes what is packed here).
         values = (
             raw_topic, shop, event_id, webhook_id, headers.get("triggered-at", b""),
             headers.get("api-version", b""), self._clock.stamp(), body,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter
 
-from system_apis.shopify.streams import TOPIC_FAMILIES
+from shared.streams import TOPIC_FAMILIES
 
 
 class IngressMetrics:

@@ -13,6 +13,7 @@ from typing import Annotated
 import msgspec
 
 from shared.settings import SettingsError, load_settings
+from shared.streams import DEFAULT_PREFIX
 
 PREFIX = "STRATA_SHOPIFY_"
 DEFAULT_API_VERSION = "2026-10"
@@ -35,7 +36,8 @@ class ShopifySettings(msgspec.Struct, frozen=True, kw_only=True):
     redis_timeout: Annotated[float, msgspec.Meta(gt=0)] = 2.0
     # Webhook ingress.
     webhook_max_body_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 2 * 1024 * 1024
-    stream_prefix: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9:_\-]+$")] = "strata:webhooks"
+    stream_prefix: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9:_\-]+$")] = DEFAULT_PREFIX
+    # Streams per family; its consumers must read every one (``WebhookStreams.streams``).
     stream_shards: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 1
     # Approximate MAXLEN of each stream; 0 keeps every entry (consumers trim what they acked).
     stream_maxlen: Annotated[int, msgspec.Meta(ge=0)] = 0

@@ -21,6 +21,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from shared.problems import problem_responses
 from shared.ratelimit import ROUTE_OPT_KEY
+from shared.streams import TOPIC_FAMILIES
 from system_apis.shopify.appender import Appended
 from system_apis.shopify.fast_path import (
     DUPLICATE_HEADER,
@@ -29,7 +30,6 @@ from system_apis.shopify.fast_path import (
     send_accepted,
 )
 from system_apis.shopify.ingress import WebhookIngress
-from system_apis.shopify.streams import TOPIC_FAMILIES
 
 _STRING = Schema(type=OpenAPIType.STRING)
 _HEADER_DOCS = (

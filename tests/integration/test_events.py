@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 
 import pytest
@@ -18,6 +19,14 @@ from shared.events import (
     backoff,
     publish,
     stream_keys,
+)
+from shared.streams import (
+    ORDERS,
+    ORDERS_CREATE,
+    WebhookEvent,
+    WebhookStreams,
+    decode_entry,
+    encode_entry,
 )
 
 pytestmark = pytest.mark.integration
@@ -185,3 +194,164 @@ def test_backoff_is_bounded_full_jitter() -> None:
     assert all(0 <= v <= 8.0 for v in values)
     assert max(backoff(1, 0.5, 8.0, rng) for _ in range(200)) <= 0.5
     assert max(values) > 4.0
+
+
+# -- a family sharded over several streams --------------------------------------------------
+
+
+def shards(count: int = 3) -> list[str]:
+    return WebhookStreams(f"test:{uuid.uuid4().hex[:8]}:webhooks", count).streams(ORDERS)
+
+
+def webhook(n: int, shop: str = "demo-eu.myshopify.com") -> dict[str, str]:
+    return encode_entry(
+        WebhookEvent(topic=ORDERS_CREATE, shop=shop, body=f'{{"id": {n}}}', event_id=f"ev-{n}")
+    )
+
+
+async def pending(redis: Redis, streams: list[str]) -> list[int]:
+    return [(await redis.xpending(stream, "g"))["pending"] for stream in streams]
+
+
+async def test_every_shard_is_read_and_each_entry_handled_once(redis: Redis) -> None:
+    streams = shards()
+    handled: Counter[tuple[str, str]] = Counter()
+
+    async def handle(entry: Entry) -> None:
+        event = decode_entry(entry.fields)
+        assert isinstance(event, WebhookEvent)
+        await asyncio.sleep(0.005)
+        handled[(entry.stream, event.event_id)] += 1
+
+    a = StreamWorker(redis, streams, "g", handle, consumer="a", block=0.05, batch=4)
+    b = StreamWorker(redis, streams, "g", handle, consumer="b", block=0.05, batch=4)
+    await a.ensure_group()
+    sent = {(streams[n % 3], f"ev-{n}") for n in range(60)}
+    for n in range(60):
+        await publish(redis, streams[n % 3], webhook(n))
+    tasks = [asyncio.create_task(a.run()), asyncio.create_task(b.run())]
+    async with asyncio.timeout(10):
+        while sum(handled.values()) < 60:
+            await asyncio.sleep(0.02)
+    a.stop()
+    b.stop()
+    await asyncio.gather(*tasks)
+    assert set(handled) == sent
+    assert set(handled.values()) == {1}
+    assert await pending(redis, streams) == [0, 0, 0]
+
+
+async def test_a_crashed_consumers_entries_on_every_shard_are_reclaimed_once(
+    redis: Redis,
+) -> None:
+    streams = shards()
+    handled: Counter[tuple[str, str]] = Counter()
+
+    async def handle(entry: Entry) -> None:
+        handled[(entry.stream, entry.payload["event_id"])] += 1
+
+    survivor = StreamWorker(
+        redis, streams, "g", handle, consumer="survivor", block=0.05, claim_idle=0.2
+    )
+    await survivor.ensure_group()
+    for n in range(12):
+        await publish(redis, streams[n % 3], webhook(n))
+    # A consumer reads two entries of every shard and dies before acknowledging them.
+    taken = await redis.xreadgroup("g", "crashed", dict.fromkeys(streams, ">"), count=2)
+    assert sorted(len(entries) for _, entries in taken) == [2, 2, 2]
+    assert await pending(redis, streams) == [2, 2, 2]
+    for n in range(12, 18):
+        await publish(redis, streams[n % 3], webhook(n))
+    await asyncio.sleep(0.25)
+    await run_until(survivor, lambda: sum(handled.values()) >= 18)
+    assert set(handled) == {(streams[n % 3], f"ev-{n}") for n in range(18)}
+    assert set(handled.values()) == {1}
+    assert await pending(redis, streams) == [0, 0, 0]
+
+
+async def test_retries_and_dead_letters_stay_on_the_entrys_shard(redis: Redis) -> None:
+    streams = shards()
+    attempts: list[tuple[str, int]] = []
+    buried: list[Entry] = []
+
+    async def handle(entry: Entry) -> None:
+        attempts.append((entry.stream, entry.attempt))
+        if entry.payload["event_id"] == "ev-1":
+            raise PermanentFailure("unknown SKU", kind="mapping")
+        if entry.attempt == 1:
+            raise TransientFailure("erp 503")
+
+    async def on_dead(entry: Entry, reason: str, kind: str) -> None:
+        buried.append(entry)
+
+    worker = StreamWorker(
+        redis, streams, "g", handle, block=0.05, base_delay=0.01, max_delay=0.02,
+        on_dead_letter=on_dead,
+    )  # fmt: skip
+    await worker.ensure_group()
+    await publish(redis, streams[0], webhook(0))
+    await publish(redis, streams[1], webhook(1))
+    await run_until(worker, lambda: len(attempts) == 3 and len(buried) == 1)
+    assert sorted(attempts) == [(streams[0], 1), (streams[0], 2), (streams[1], 1)]
+    assert [entry.stream for entry in buried] == [streams[1]]
+    dead = [len(await redis.xrange(stream_keys(s).dead_letters)) for s in streams]
+    assert dead == [0, 1, 0]
+    # The retry went back onto its own shard, and nothing is left behind anywhere.
+    assert len(await redis.xrange(streams[0])) == 2
+    assert [await redis.zcard(stream_keys(s).retry_set) for s in streams] == [0, 0, 0]
+    assert await pending(redis, streams) == [0, 0, 0]
+
+
+async def test_entries_still_running_at_stop_are_handed_back_on_their_shards(
+    redis: Redis,
+) -> None:
+    streams = shards()
+    started: set[str] = set()
+
+    async def stuck(entry: Entry) -> None:
+        started.add(entry.stream)
+        await asyncio.sleep(3600)
+
+    leaving = StreamWorker(
+        redis, streams, "g", stuck, consumer="leaving", block=0.05, claim_idle=3600,
+        shutdown_grace=0.1,
+    )  # fmt: skip
+    await leaving.ensure_group()
+    await publish(redis, streams[0], webhook(0))
+    await publish(redis, streams[2], webhook(2))
+    await run_until(leaving, lambda: started == {streams[0], streams[2]})
+    for stream, held in zip(streams, (1, 0, 1), strict=True):
+        entries = await redis.xpending_range(stream, "g", min="-", max="+", count=10)
+        assert len(entries) == held
+        assert all(e["time_since_delivered"] >= 3_600_000 for e in entries)
+
+    handled: list[str] = []
+
+    async def handle(entry: Entry) -> None:
+        handled.append(entry.stream)
+
+    staying = StreamWorker(redis, streams, "g", handle, consumer="staying", claim_idle=3600)
+    assert await staying.reclaim_stale() == 2
+    async with asyncio.timeout(5):
+        while len(handled) < 2:
+            await asyncio.sleep(0.02)
+    assert sorted(handled) == [streams[0], streams[2]]
+    assert await pending(redis, streams) == [0, 0, 0]
+
+
+async def test_a_worker_needs_a_stream_and_several_need_naming(redis: Redis) -> None:
+    async def handle(entry: Entry) -> None:
+        return None
+
+    with pytest.raises(ValueError, match="at least one stream"):
+        StreamWorker(redis, [], "g", handle)
+    streams = shards(2)
+    worker = StreamWorker(redis, [*streams, streams[0]], "g", handle)
+    assert worker.streams == tuple(streams)
+    with pytest.raises(ValueError, match="name the entries' stream"):
+        await worker.hand_back(["1-0"])
+    with pytest.raises(ValueError, match="not a stream this worker reads"):
+        await worker.hand_back(["1-0"], "elsewhere")
+    single = StreamWorker(redis, "orders-test", "g", handle)
+    assert single.streams == ("strata:stream:{orders-test}",)
+    assert (single.stream, single.retry_set, single.dead_letters) == stream_keys("orders-test")

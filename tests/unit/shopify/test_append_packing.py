@@ -9,6 +9,7 @@ import pytest
 from redis.asyncio import Redis
 from redis.asyncio.connection import Connection
 
+from shared.streams import WebhookStreams
 from system_apis.shopify.appender import (
     APPEND_ONCE_SHA,
     EntryLayout,
@@ -16,7 +17,6 @@ from system_apis.shopify.appender import (
     _Call,
 )
 from system_apis.shopify.ingress import ENTRY
-from system_apis.shopify.streams import WebhookStreams
 
 VALUES = (
     b"orders/create",

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from shared.streams import WebhookStreams
 from system_apis.shopify.ingress import shopify_headers, sign, signature_matches
-from system_apis.shopify.streams import WebhookStreams
 
 
 def test_signature_matches_current_or_previous_secret_only() -> None:
