@@ -95,7 +95,8 @@ def _gateway(controls: frozenset[str]) -> Any:
     from shared.auth import AuthSettings, requires
     from shared.http import HttpClientSettings, make_client
     from shared.ratelimit import Policy, RateLimitSettings
-    from shared.telemetry.tracing import TelemetrySettings, Tracing
+    from shared.telemetry.settings import TelemetrySettings
+    from shared.telemetry.spans import Tracing
 
     config = _config()
 
@@ -255,8 +256,8 @@ def _measured(
 
 
 def _token(keys: Any) -> str:
-    from shared.auth.clients import ClientRegistration
     from sandbox.auth.issuer import mint_token
+    from shared.auth.clients import ClientRegistration
 
     client = ClientRegistration(
         client_id="storefront", secret_hash="unused", scopes=frozenset({"stock:read"})

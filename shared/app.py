@@ -31,9 +31,10 @@ from shared.problems import EXCEPTION_HANDLERS
 from shared.ratelimit import Policy, RateLimitPlugin, RateLimitSettings
 from shared.settings import load_settings
 from shared.strict_bodies import reject_lenient_bodies
+from shared.telemetry.asgi import TracingPlugin
 from shared.telemetry.business import SCRAPE_HOOKS
 from shared.telemetry.metrics import HttpMetrics, metrics_middleware_factory
-from shared.telemetry.tracing import Tracing, TracingPlugin, process_tracing
+from shared.telemetry.spans import Tracing, process_tracing
 
 PROBE_PATHS = ("/health/", "/metrics", "/schema")
 

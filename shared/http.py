@@ -15,7 +15,8 @@ from typing import Literal
 import httpx
 import msgspec
 
-from shared.telemetry.tracing import TracedTransport, Tracing, process_tracing
+from shared.telemetry.httpx_transport import TracedTransport
+from shared.telemetry.spans import Tracing, process_tracing
 
 Transport = Literal["aiohttp", "httpx"]
 

@@ -98,7 +98,7 @@ def _worker(service: str) -> int:
     import asyncio
 
     from shared.telemetry.logs import configure_logging
-    from shared.telemetry.tracing import load_telemetry_settings
+    from shared.telemetry.settings import load_telemetry_settings
 
     telemetry = load_telemetry_settings()
     configure_logging(service, telemetry.log_level, telemetry.log_format)
@@ -129,7 +129,7 @@ def _serve(spec: ServiceSpec, args: argparse.Namespace) -> int:
         os.environ["STRATA_ERP_INSTANCE"] = args.instance
     from shared.settings import SettingsError
     from shared.telemetry.logs import uvicorn_log_config
-    from shared.telemetry.tracing import load_telemetry_settings
+    from shared.telemetry.settings import load_telemetry_settings
 
     try:
         telemetry = load_telemetry_settings()

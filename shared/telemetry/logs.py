@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 from opentelemetry import trace
 
-from shared.telemetry.tracing import CORRELATION_ID
+from shared.telemetry.context import CORRELATION_ID
 
 _ENCODE = msgspec.json.Encoder().encode
 _RESERVED = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message"}

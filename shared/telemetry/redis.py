@@ -21,7 +21,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-from shared.telemetry.tracing import Tracing, process_tracing
+from shared.telemetry.spans import Tracing, process_tracing
 
 _SYSTEM = {"db.system.name": "redis"}
 
