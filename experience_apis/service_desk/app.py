@@ -12,6 +12,7 @@ from litestar.di import Provide
 from litestar.openapi.spec import Tag
 
 from experience_apis.service_desk.cache import AnswerCache
+from experience_apis.service_desk.clients import OrdersApi
 from experience_apis.service_desk.routes import ServiceDeskController
 from experience_apis.service_desk.service import ServiceDesk
 from experience_apis.service_desk.settings import (
@@ -19,7 +20,6 @@ from experience_apis.service_desk.settings import (
     ServiceDeskSettings,
     load_service_desk_settings,
 )
-from experience_apis.service_desk.upstream import OrdersApi
 from shared.app import build_service_app, load_auth_settings, load_rate_limit_settings
 from shared.auth import AuthSettings
 from shared.auth.service_tokens import service_credentials

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import msgspec
 
 from experience_apis.service_desk.cache import AnswerCache
+from experience_apis.service_desk.clients import OrdersApi
 from experience_apis.service_desk.schemas import (
     AgentOrderContext,
     AgentOrderList,
@@ -39,7 +40,6 @@ from experience_apis.service_desk.schemas import (
 )
 from experience_apis.service_desk.settings import ServiceDeskSettings
 from experience_apis.service_desk.tracking import tracking_link
-from experience_apis.service_desk.upstream import OrdersApi
 
 _ENC = msgspec.json.Encoder()
 SHIPPED_STATES = frozenset({"shipped", "done", "delivered", "success", "fulfilled"})

@@ -11,7 +11,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi.spec import SecurityScheme, Tag
 
-from experience_apis.storefront.downstream import InventoryClient, OrdersClient
+from experience_apis.storefront.clients import InventoryClient, OrdersClient
 from experience_apis.storefront.routes import SHOPIFY_SESSION_SCHEME, StorefrontController
 from experience_apis.storefront.settings import (
     PREFIX,

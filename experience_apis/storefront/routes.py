@@ -9,7 +9,7 @@ from litestar import Controller, Request, get
 from litestar.di import NamedDependency
 from litestar.params import Parameter, QueryParameter
 
-from experience_apis.storefront.downstream import InventoryClient, OrdersClient
+from experience_apis.storefront.clients import InventoryClient, OrdersClient
 from experience_apis.storefront.schemas import CustomerOrderStatus, StorefrontAvailability
 from experience_apis.storefront.service import customer_status, shelf_stock
 from experience_apis.storefront.settings import StorefrontSettings

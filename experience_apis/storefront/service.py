@@ -5,7 +5,7 @@ Free of HTTP; the routes feed it the process APIs' answers.
 
 from __future__ import annotations
 
-from experience_apis.storefront.downstream import InventoryAnswer, PipelineStatus
+from experience_apis.storefront.clients import InventoryAnswer, PipelineStatus
 from experience_apis.storefront.schemas import (
     CustomerOrderState,
     CustomerOrderStatus,

@@ -11,7 +11,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi.spec import Tag
 
-from process_apis.inventory.erp import ErpStock
+from process_apis.inventory.clients import ErpStock
 from process_apis.inventory.reservations import ReservationStore
 from process_apis.inventory.routes import InventoryController
 from process_apis.inventory.service import InventoryService

@@ -14,8 +14,9 @@ from collections.abc import Callable, Iterable
 
 import msgspec
 
-from process_apis.inventory.erp import ErpStock, StockReadFailed
+from process_apis.inventory.clients import ErpStock
 from shared.models import StockLevel
+from shared.sibling import SiblingError
 
 
 class InstanceStock(msgspec.Struct, frozen=True, kw_only=True):
@@ -35,6 +36,10 @@ class _Entry(msgspec.Struct, frozen=True):
 
 
 _Read = dict[str, _Entry]
+
+
+class _ReadFailed(Exception):
+    """Why an instance gave no reading; every waiter on that read gets it."""
 
 
 class _Instance:
@@ -102,7 +107,7 @@ class StockBoard:
         try:
             for future in {id(f): f for f in waits.values()}.values():
                 found.update(await asyncio.shield(future))
-        except StockReadFailed as exc:
+        except _ReadFailed as exc:
             return InstanceStock(instance=name, ok=False, detail=str(exc))
         return InstanceStock(
             instance=name,
@@ -126,15 +131,15 @@ class StockBoard:
     ) -> None:
         try:
             levels = await asyncio.wait_for(instance.source.levels(skus), self.timeout)
-        except (StockReadFailed, TimeoutError) as exc:
-            failure = exc if isinstance(exc, StockReadFailed) else None
-            self._fail(
-                instance, future, failure or StockReadFailed(f"no answer within {self.timeout:g}s")
-            )
+        except SiblingError as exc:
+            self._fail(instance, future, exc.reason)
+            return
+        except TimeoutError:
+            self._fail(instance, future, f"no answer within {self.timeout:g}s")
             return
         except BaseException as exc:
             # Never leave waiters hanging on a read that died another way; then let it rise.
-            self._fail(instance, future, StockReadFailed(f"read failed ({type(exc).__name__})"))
+            self._fail(instance, future, f"read failed ({type(exc).__name__})")
             raise
         finally:
             for sku in skus:
@@ -153,12 +158,10 @@ class StockBoard:
             instance.cache = {k: v for k, v in instance.cache.items() if v.expires > now}
         future.set_result(read)
 
-    def _fail(
-        self, instance: _Instance, future: asyncio.Future[_Read], exc: StockReadFailed
-    ) -> None:
+    def _fail(self, instance: _Instance, future: asyncio.Future[_Read], reason: str) -> None:
         instance.failed_until = self._clock() + self.failure_ttl
-        instance.failure = str(exc)
-        future.set_exception(exc)
+        instance.failure = reason
+        future.set_exception(_ReadFailed(reason))
         # Every waiter reads the outcome; this keeps asyncio quiet when none is left.
         future.exception()
 

@@ -20,8 +20,8 @@ from litestar.testing import AsyncTestClient
 
 from process_apis.inventory.app import create_app
 from process_apis.inventory.settings import InventorySettings
-from shared.ratelimit import RateLimitSettings
 from sandbox.tryton import TrytonServer, remove_run, start_server
+from shared.ratelimit import RateLimitSettings
 from tests.support.processes import RedisServer, free_port, wait_for_port
 from tests.support.tokens import AUDIENCE, ISSUER, TokenMint
 

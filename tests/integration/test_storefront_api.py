@@ -15,9 +15,9 @@ from experience_apis.storefront.app import create_app
 from experience_apis.storefront.settings import StorefrontSettings
 from process_apis.orders.pipeline import PipelineStore
 from sandbox.shopify.session_tokens import mint_session_token
+from sandbox.tryton import DEMO_SKUS, TrytonServer
 from shared.auth import ShopifyAppSettings
 from shared.ratelimit import RateLimitSettings
-from sandbox.tryton import DEMO_SKUS, TrytonServer
 from tests.integration.test_inventory_api import auth_env, erp_api, serve
 from tests.support.processes import RedisServer
 from tests.support.tokens import TokenMint

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from process_apis.inventory.erp import ErpStock
+from process_apis.inventory.clients import ErpStock
 from process_apis.inventory.stock import StockBoard
 from tests.unit.inventory.fake_erp import FakeErpStock
 

@@ -6,10 +6,10 @@ import httpx
 import msgspec
 import pytest
 
+from experience_apis.service_desk.clients import OrderNotFound, OrdersApi
 from experience_apis.service_desk.schemas import UpCustomerOrderPage, UpOrderContext
 from experience_apis.service_desk.service import agent_context, agent_order_list, headline
 from experience_apis.service_desk.tracking import tracking_link
-from experience_apis.service_desk.upstream import OrderNotFound, OrdersApi
 from shared.problems import UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from tests.unit.service_desk.samples import customer_page, encode, order_context
 
@@ -114,6 +114,26 @@ async def test_upstream_404_is_order_not_found() -> None:
         await api(lambda r: httpx.Response(404, json={"status": 404})).order_context("s", "1")
 
 
+@pytest.mark.parametrize("order_id", ["..", "."])
+async def test_a_dot_segment_is_no_order_and_is_never_sent(order_id: str) -> None:
+    seen: list[httpx.Request] = []
+    with pytest.raises(OrderNotFound):
+        await api(seen.append).order_context("s", order_id)
+    assert seen == []
+
+
+async def test_order_ids_reach_the_orders_service_whole() -> None:
+    seen: list[httpx.URL] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url)
+        return httpx.Response(404, json={"status": 404})
+
+    with pytest.raises(OrderNotFound):
+        await api(answer).order_context("acme.myshopify.com", "POS:RL#90g")
+    assert seen[0].raw_path == b"/orders/v1/orders/acme.myshopify.com/POS%3ARL%2390g/context"
+
+
 @pytest.mark.parametrize(
     ("status", "error"),
     [
@@ -146,5 +166,7 @@ async def test_customer_orders_ask_for_the_given_shops_only() -> None:
         return httpx.Response(200, content=encode(customer_page("a@b.co", ["x.myshopify.com"])))
 
     await api(answer).customer_orders("A+b@b.co", ["x.myshopify.com", "y.myshopify.com"], 0, 5)
-    assert seen[0].raw_path.split(b"?")[0] == b"/orders/v1/customers/A%2Bb@b.co/orders"
+    # The email is one path segment, every reserved character encoded.
+    assert seen[0].raw_path.split(b"?")[0] == b"/orders/v1/customers/A%2Bb%40b.co/orders"
+    assert seen[0].path == "/orders/v1/customers/A+b@b.co/orders"
     assert seen[0].params.get_list("shop") == ["x.myshopify.com", "y.myshopify.com"]

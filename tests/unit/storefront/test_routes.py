@@ -43,6 +43,7 @@ class FakeProcesses:
         }
         self.paths: list[str] = []
         self.inventory_status = 200
+        self.orders_failure: type[httpx.TransportError] | None = None
 
     async def handle(self, request: httpx.Request) -> httpx.Response:
         self.paths.append(request.url.path)
@@ -61,6 +62,8 @@ class FakeProcesses:
             return httpx.Response(
                 200, content=msgspec.json.encode({"items": items, "complete": self.complete})
             )
+        if self.orders_failure is not None:
+            raise self.orders_failure("orders trouble", request=request)
         _, _, _, _, shop, order_id = request.url.path.split("/")
         found = self.orders.get((shop, order_id))
         if found is None:
@@ -124,6 +127,19 @@ async def test_inventory_trouble_is_503_with_retry_after(client, processes) -> N
     assert resp.status_code == 503
     assert resp.headers["Retry-After"] == "7"
     assert resp.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_orders_trouble_is_504_when_slow_and_503_when_unreachable(client, processes) -> None:
+    processes.orders_failure = httpx.ReadTimeout
+    slow = await client.get("/storefront/v1/orders/1001/status", headers=session())
+    assert slow.status_code == 504
+    assert slow.json()["type"].endswith("/upstream-timeout")
+    calls = len(processes.paths)
+    processes.orders_failure = httpx.ConnectError
+    down = await client.get("/storefront/v1/orders/1001/status", headers=session())
+    assert down.status_code == 503
+    assert down.headers["Retry-After"] == "2"
+    assert len(processes.paths) == calls + 2  # a GET that found no one is asked once more
 
 
 async def test_own_order_status_in_customer_words(client, processes) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from experience_apis.storefront.downstream import (
+from experience_apis.storefront.clients import (
     InventoryAnswer,
     InventoryItem,
     PipelineShipment,

@@ -1,0 +1,59 @@
+"""The orders process API, the one service the service desk calls.
+
+Its failures are the shared sibling client's errors and answer for themselves: a timeout 504,
+unavailability and overload 503 with Retry-After, a refusal or an unreadable answer 502
+(400s mean we sent something it refused, 401/403 that our service token is wrong: neither is
+the agent's doing). Only "no such order" is this service's own word.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import httpx
+
+from experience_apis.service_desk.schemas import UpCustomerOrderPage, UpOrderContext
+from shared.problems import NotFound
+from shared.sibling import InvalidPathParameter, SiblingClient, SiblingNotFound
+
+# Seconds an agent's app is told to wait when the orders service names no Retry-After.
+RETRY_AFTER = 5
+
+
+class OrderNotFound(NotFound):
+    slug = "order-not-found"
+    title = "No system knows this order"
+
+
+class OrdersApi:
+    """Reads order contexts and customers' orders from the orders process API."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.orders = SiblingClient("orders", client, default_retry_after=RETRY_AFTER)
+
+    async def order_context(self, shop: str, order_id: str) -> UpOrderContext:
+        """The order's context; :class:`OrderNotFound` when no system knows it."""
+        try:
+            return await self.orders.get_json(
+                "/orders/v1/orders/{shop}/{order_id}/context",
+                shop=shop,
+                order_id=order_id,
+                type=UpOrderContext,
+            )
+        except (SiblingNotFound, InvalidPathParameter):
+            # "." or ".." is no shop or order id anyone holds, and cannot be sent as one.
+            raise OrderNotFound(f"No order {order_id} of {shop} is known") from None
+
+    async def customer_orders(
+        self, email: str, shops: Sequence[str], offset: int, limit: int
+    ) -> UpCustomerOrderPage:
+        """A page of the customer's orders in ``shops`` (every shop when empty)."""
+        params: dict[str, str | list[str]] = {"offset": str(offset), "limit": str(limit)}
+        if shops:
+            params["shop"] = list(shops)
+        return await self.orders.get_json(
+            "/orders/v1/customers/{email}/orders",
+            email=email,
+            params=params,
+            type=UpCustomerOrderPage,
+        )

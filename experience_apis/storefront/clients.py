@@ -1,0 +1,78 @@
+"""Calls down to the process APIs, read through this service's own view of their contracts.
+
+Trouble below becomes a problem the storefront can show (the shared sibling client's errors
+answer for themselves): a timeout 504, unavailability and overload 503 with Retry-After, and
+anything else unexpected 502.
+"""
+
+from __future__ import annotations
+
+import httpx
+import msgspec
+
+from shared.sibling import SiblingClient, SiblingNotFound
+
+# Seconds a customer's app is told to wait when the process API names no Retry-After.
+RETRY_AFTER = 2
+
+
+class InventoryItem(msgspec.Struct, frozen=True, kw_only=True):
+    sku: str
+    available_to_sell: int
+    known: bool = True
+
+
+class InventoryAnswer(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[InventoryItem]
+    complete: bool = True
+
+
+class PipelineShipment(msgspec.Struct, frozen=True, kw_only=True):
+    """A shipment as the orders process reports it (once it reports shipments)."""
+
+    tracking_url: str | None = None
+    carrier: str | None = None
+    shipped_at: float | None = None
+    delivered_at: float | None = None
+
+
+class PipelineStatus(msgspec.Struct, frozen=True, kw_only=True):
+    """The orders process's pipeline status: only the fields a customer's answer needs."""
+
+    shop: str
+    order_id: str
+    state: str
+    updated_at: float
+    shipments: list[PipelineShipment] = []
+
+
+class InventoryClient:
+    """The inventory process API."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.inventory = SiblingClient("inventory", client, default_retry_after=RETRY_AFTER)
+
+    async def availability(self, skus: list[str]) -> InventoryAnswer:
+        """Available-to-sell of ``skus`` (at most 100)."""
+        return await self.inventory.get_json(
+            "/inventory/v1/availability", params={"sku": skus}, type=InventoryAnswer
+        )
+
+
+class OrdersClient:
+    """The orders process API."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.orders = SiblingClient("orders", client, default_retry_after=RETRY_AFTER)
+
+    async def pipeline_status(self, shop: str, order_id: str) -> PipelineStatus | None:
+        """The order's pipeline status, or None when the pipeline has no such order."""
+        try:
+            return await self.orders.get_json(
+                "/orders/v1/orders/{shop}/{order_id}",
+                shop=shop,
+                order_id=order_id,
+                type=PipelineStatus,
+            )
+        except SiblingNotFound:
+            return None
