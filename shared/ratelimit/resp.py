@@ -37,7 +37,7 @@ import contextlib
 import ssl
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Any, Final, TypeAlias
+from typing import Any, Final, TypeAlias, cast
 
 import hiredis
 from redis._parsers.base import BaseParser
@@ -228,8 +228,9 @@ class _Protocol(asyncio.Protocol):
         self.early: deque[asyncio.Future[Any]] = deque()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # Any loop's stream transport: uvloop's TCPTransport is no asyncio.Transport subclass,
+        # but it has the write/abort/close this protocol uses.
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         reader = self.reader
