@@ -1,52 +1,117 @@
-"""The orders process: API and (optionally in the same process) its stream workers."""
+"""The orders process: API and (optionally in the same process) its stream workers.
+
+The one wiring point: :func:`orders_runtime` builds Redis, the system-API clients, the
+stores and the service from one :class:`~process_apis.orders.settings.OrdersSettings`, read
+once at start-up; :func:`create_app` and :func:`run_worker` both run on it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import httpx
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi.spec import Tag
+from redis.asyncio import Redis
 
+from process_apis.orders.acknowledgements import RedisAcknowledgements
+from process_apis.orders.context_reader import OrderContextReader
 from process_apis.orders.context_routes import OrderContextController, context_dependencies
+from process_apis.orders.customer_index import CustomerOrders, RedisCustomerIndex
 from process_apis.orders.downstream import ErpClient, ShopifyClient
+from process_apis.orders.exceptions import ExceptionStore
+from process_apis.orders.locks import RedisOrderLocks
+from process_apis.orders.metrics import orders_metrics
+from process_apis.orders.order_stream import RedisOrderStream
+from process_apis.orders.pipeline import PipelineStore
 from process_apis.orders.routes import OrdersController
 from process_apis.orders.service import OrdersService
-from process_apis.orders.settings import PREFIX, OrdersSettings, load_orders_settings
-from shared.app import build_service_app, load_auth_settings, load_rate_limit_settings
+from process_apis.orders.settings import OrdersSettings, load_orders_settings
+from shared.app import build_service_app
 from shared.auth import AuthSettings
 from shared.auth.service_tokens import service_credentials
 from shared.events import StreamWorker
 from shared.http import HttpClientSettings, make_client
 from shared.idempotency import IdempotencyStore
 from shared.ratelimit import RateLimitSettings
-from shared.telemetry.business import business_metrics
 from shared.telemetry.redis import traced_redis
 
 API_VERSION = "1.0.0"
+# How long an order's lock outlasts its ERP call: the Shopify acknowledgement after it.
+ACKNOWLEDGEMENT_MARGIN = 15.0
+
+
+@dataclass(frozen=True, slots=True)
+class OrdersRuntime:
+    """What one orders process runs on: its settings, Redis, the service and its readers."""
+
+    settings: OrdersSettings
+    redis: Redis
+    service: OrdersService
+    order_context: OrderContextReader
+    customer_orders: CustomerOrders
+
+
+def erp_http_settings(settings: OrdersSettings) -> HttpClientSettings:
+    """The ERP clients' timeouts: no phase of a call outlasts ``erp_timeout``, which bounds
+    the whole call (see ``OrdersService``); connecting fails faster, to retry sooner."""
+    t = settings.erp_timeout
+    return HttpClientSettings(
+        connect_timeout=min(2.0, t), read_timeout=t, write_timeout=t, pool_timeout=t
+    )
+
+
+def shopify_http_settings(settings: OrdersSettings) -> HttpClientSettings:
+    """The Shopify system API client's timeouts (each call's phases, ``shopify_timeout``)."""
+    t = settings.shopify_timeout
+    return HttpClientSettings(
+        connect_timeout=min(2.0, t), read_timeout=t, write_timeout=t, pool_timeout=t
+    )
 
 
 @contextlib.asynccontextmanager
-async def orders_runtime(settings: OrdersSettings) -> AsyncIterator[OrdersService]:
-    """Redis, the downstream clients and the service; closed on exit."""
+async def orders_runtime(settings: OrdersSettings) -> AsyncIterator[OrdersRuntime]:
+    """Redis, the system-API clients, the stores and the service; closed on exit."""
     redis = traced_redis(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
-    http = HttpClientSettings(read_timeout=settings.erp_timeout)
     auth = service_auth(settings)
-    erp_clients = {
-        name: ErpClient(name, make_client(url, http, auth=auth))
+    erp_http = {
+        name: make_client(url, erp_http_settings(settings), auth=auth)
         for name, url in settings.erp_instances.items()
     }
-    shopify_http = make_client(settings.shopify_api_url, http, auth=auth)
-    service = OrdersService(settings, redis, erp_clients, ShopifyClient(shopify_http))
+    shopify_http = make_client(settings.shopify_api_url, shopify_http_settings(settings), auth=auth)
+    pipeline = PipelineStore(redis)
+    exceptions = ExceptionStore(redis)
+    service = OrdersService(
+        settings,
+        pipeline=pipeline,
+        exceptions=exceptions,
+        locks=RedisOrderLocks(redis, ttl=settings.erp_timeout + ACKNOWLEDGEMENT_MARGIN),
+        acknowledgements=RedisAcknowledgements(redis),
+        customers=RedisCustomerIndex(redis, settings.context),
+        stream=RedisOrderStream(redis, settings.webhook_stream),
+        erps={name: ErpClient(name, client) for name, client in erp_http.items()},
+        shopify=ShopifyClient(shopify_http),
+    )
+    runtime = OrdersRuntime(
+        settings=settings,
+        redis=redis,
+        service=service,
+        # The context reader shares the pipeline's clients, so connections are pooled once.
+        order_context=OrderContextReader(
+            pipeline, exceptions, erp_http, shopify_http, settings.context
+        ),
+        customer_orders=CustomerOrders(redis, pipeline, exceptions),
+    )
     try:
-        yield service
+        yield runtime
     finally:
-        for erp in erp_clients.values():
-            await erp.client.aclose()
+        for client in erp_http.values():
+            await client.aclose()
         await shopify_http.aclose()
         await redis.aclose()
 
@@ -62,13 +127,14 @@ def service_auth(settings: OrdersSettings) -> httpx.Auth | None:
     )
 
 
-def make_worker(service: OrdersService, consumer: str | None = None) -> StreamWorker:
-    s = service.settings
+def make_worker(runtime: OrdersRuntime, consumer: str | None = None) -> StreamWorker:
+    """A stream worker that hands the orders stream's entries to the service."""
+    s = runtime.settings
     return StreamWorker(
-        service.redis,
+        runtime.redis,
         s.webhook_stream,
         s.consumer_group,
-        service.handle,
+        runtime.service.handle,
         consumer=consumer,
         concurrency=s.worker_concurrency,
         batch=s.worker_concurrency,
@@ -76,7 +142,7 @@ def make_worker(service: OrdersService, consumer: str | None = None) -> StreamWo
         max_attempts=s.max_attempts,
         base_delay=s.retry_base_delay,
         max_delay=s.retry_max_delay,
-        on_dead_letter=service.on_dead_letter,
+        on_dead_letter=runtime.service.on_dead_letter,
     )
 
 
@@ -85,8 +151,8 @@ async def run_worker(settings: OrdersSettings | None = None) -> None:
     import signal
 
     s = settings or load_orders_settings()
-    async with orders_runtime(s) as service:
-        worker = make_worker(service)
+    async with orders_runtime(s) as runtime:
+        worker = make_worker(runtime)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, worker.stop)
@@ -106,14 +172,19 @@ def create_app(
     auth: AuthSettings | None = None,
     rate_limit: RateLimitSettings | None = None,
 ) -> Litestar:
+    """Build the orders process API from ``settings`` (read from the environment if not
+    given); ``auth`` and ``rate_limit`` replace those parts of the settings (tests)."""
     s = settings or load_orders_settings()
 
     @contextlib.asynccontextmanager
     async def resources(app: Litestar) -> AsyncIterator[None]:
-        async with orders_runtime(s) as service:
-            app.state.orders = service
-            app.state.idempotency = IdempotencyStore(service.redis, "strata:orders")
-            worker = make_worker(service) if s.run_workers else None
+        async with orders_runtime(s) as runtime:
+            app.state.orders = runtime.service
+            app.state.order_context = runtime.order_context
+            app.state.customer_orders = runtime.customer_orders
+            app.state.redis = runtime.redis
+            app.state.idempotency = IdempotencyStore(runtime.redis, "strata:orders")
+            worker = make_worker(runtime) if s.run_workers else None
             task = asyncio.create_task(worker.run()) if worker else None
             app.state.worker = worker
             try:
@@ -125,7 +196,7 @@ def create_app(
                         await asyncio.wait_for(task, timeout=30)
 
     async def redis_ready() -> None:
-        await app.state.orders.redis.ping()
+        await app.state.redis.ping()
 
     app = build_service_app(
         service="orders",
@@ -137,11 +208,11 @@ def create_app(
         ),
         route_handlers=[OrdersController, OrderContextController],
         readiness={"redis": redis_ready},
-        lifespan=[resources, business_metrics(s.redis_url, dead_letter_streams=[s.webhook_stream])],
+        lifespan=[resources, orders_metrics(s.redis_url, dead_letter_streams=[s.webhook_stream])],
         tags=[Tag(name="orders", description="The order pipeline")],
-        auth=auth or load_auth_settings(),
+        auth=auth or s.auth,
         scopes=SCOPES,
-        rate_limit=rate_limit or load_rate_limit_settings(PREFIX, "/orders/", s.redis_url),
+        rate_limit=rate_limit or s.ratelimit,
         dependencies={
             "orders": Provide(_provide_orders, sync_to_thread=False),
             "idempotency": Provide(_provide_idempotency, sync_to_thread=False),

@@ -40,11 +40,12 @@ from process_apis.orders.context_schemas import (
     ShopifyTracking,
     TimelineEvent,
 )
-from process_apis.orders.context_settings import PREFIX, ContextSettings, load_context_settings
+from process_apis.orders.context_settings import ContextSettings
 from process_apis.orders.customer_index import (
     CUSTOMER_PREFIX,
     CustomerOrders,
     IndexedOrder,
+    RedisCustomerIndex,
     customer_key,
     index_customer_order,
     normalise_email,
@@ -54,7 +55,6 @@ from process_apis.orders.timeline import timeline
 __all__ = [
     "CUSTOMER_PREFIX",
     "EXCEPTION_TOPICS",
-    "PREFIX",
     "ContextSettings",
     "CreditNotesSection",
     "CustomerOrder",
@@ -69,6 +69,7 @@ __all__ = [
     "OrderContextReader",
     "OrderUnknown",
     "PipelineSection",
+    "RedisCustomerIndex",
     "RefundsSection",
     "SalesOrder",
     "Section",
@@ -85,7 +86,6 @@ __all__ = [
     "Unavailable",
     "customer_key",
     "index_customer_order",
-    "load_context_settings",
     "normalise_email",
     "timeline",
 ]

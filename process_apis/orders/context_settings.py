@@ -1,16 +1,14 @@
-"""How the order context reader calls its upstreams and keeps the customer index
-(``STRATA_ORDERS_CONTEXT_*``)."""
+"""How the order context reader calls its upstreams and keeps the customer index.
+
+The ``context`` part of :class:`~process_apis.orders.settings.OrdersSettings`, read from
+``STRATA_ORDERS_CONTEXT_*`` with the rest of the service's settings at start-up.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Annotated
 
 import msgspec
-
-from shared.settings import load_settings
-
-PREFIX = "STRATA_ORDERS_CONTEXT_"
 
 
 class ContextSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -21,8 +19,3 @@ class ContextSettings(msgspec.Struct, frozen=True, kw_only=True):
     # Orders kept per customer in the index (the newest win).
     orders_per_customer: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 500
     index_keep_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] = 730
-
-
-def load_context_settings(environ: Mapping[str, str] | None = None) -> ContextSettings:
-    """Read :class:`ContextSettings` from ``STRATA_ORDERS_CONTEXT_*``."""
-    return load_settings(ContextSettings, environ, prefix=PREFIX)

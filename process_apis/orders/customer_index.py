@@ -1,8 +1,9 @@
 """A customer's orders: an index by email kept in Redis, read back with each order's pipeline state.
 
-The index is written when the pipeline posts an order (:func:`index_customer_order`): the pipeline
-sees every order of every shop and channel, so the index needs no call to Shopify or the ERPs, and
-Shopify orders whose webhook was lost reach it once reconciliation re-enqueues them.
+The index is written when the pipeline posts an order (:class:`RedisCustomerIndex`, with the
+service's :class:`~process_apis.orders.context_settings.ContextSettings`): the pipeline sees every
+order of every shop and channel, so the index needs no call to Shopify or the ERPs, and Shopify
+orders whose webhook was lost reach it once reconciliation re-enqueues them.
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ from redis.asyncio import Redis
 
 from process_apis.orders.context_schemas import CustomerOrder, CustomerOrderPage
 from process_apis.orders.context_settings import ContextSettings
-from process_apis.orders.exceptions import ExceptionStore
-from process_apis.orders.pipeline import PipelineStore
+from process_apis.orders.ports import ExceptionQueue, OrderPipeline
 from shared.models import SalesOrderDraft
 
 CUSTOMER_PREFIX = "strata:orders:customers"
@@ -63,6 +63,8 @@ async def index_customer_order(
     """Add the order to its customer's index (idempotent: a repeat only refreshes the entry).
 
     Called when the pipeline posts an order; orders without a customer email are skipped.
+    ``settings`` bound the index (``orders_per_customer``, ``index_keep_days``); left out,
+    their defaults apply.
     """
     s = settings or ContextSettings()
     email = normalise_email(draft.customer.email)
@@ -90,14 +92,32 @@ async def index_customer_order(
         await pipe.execute()
 
 
+class RedisCustomerIndex:
+    """Writes the index (:class:`~process_apis.orders.ports.CustomerIndex`), bounded by the
+    service's settings."""
+
+    def __init__(
+        self, redis: Redis, settings: ContextSettings, prefix: str = CUSTOMER_PREFIX
+    ) -> None:
+        self.redis = redis
+        self.settings = settings
+        self.prefix = prefix
+
+    async def add(self, shop: str, order_id: str, draft: SalesOrderDraft) -> None:
+        """Index the posted order under its customer's email (idempotent)."""
+        await index_customer_order(
+            self.redis, shop, order_id, draft, settings=self.settings, prefix=self.prefix
+        )
+
+
 class CustomerOrders:
     """Reads a customer's orders from the index, newest first, with their pipeline state."""
 
     def __init__(
         self,
         redis: Redis,
-        pipeline: PipelineStore,
-        exceptions: ExceptionStore,
+        pipeline: OrderPipeline,
+        exceptions: ExceptionQueue,
         prefix: str = CUSTOMER_PREFIX,
     ) -> None:
         self.redis = redis

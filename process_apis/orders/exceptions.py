@@ -18,14 +18,22 @@ from process_apis.orders.schemas import ExceptionState, OrderException
 _ENC = msgspec.json.Encoder()
 _DEC = msgspec.json.Decoder(OrderException)
 STATES: tuple[ExceptionState, ...] = ("open", "replayed", "resolved")
+EXCEPTIONS_PREFIX = "strata:orders:exceptions"
 
 
 def exception_id(shop: str, order_id: str, topic: str) -> str:
     return hashlib.sha256(f"{shop}|{order_id}|{topic}".encode()).hexdigest()[:20]
 
 
+def index_key(state: ExceptionState, prefix: str = EXCEPTIONS_PREFIX) -> str:
+    """The sorted set of the records in ``state`` (by creation time)."""
+    return f"{prefix}:index:{state}"
+
+
 class ExceptionStore:
-    def __init__(self, redis: Redis, prefix: str = "strata:orders:exceptions") -> None:
+    """The exception queue in Redis (:class:`~process_apis.orders.ports.ExceptionQueue`)."""
+
+    def __init__(self, redis: Redis, prefix: str = EXCEPTIONS_PREFIX) -> None:
         self.redis = redis
         self.prefix = prefix
 
@@ -33,7 +41,7 @@ class ExceptionStore:
         return f"{self.prefix}:doc:{ex_id}"
 
     def _index(self, state: ExceptionState) -> str:
-        return f"{self.prefix}:index:{state}"
+        return index_key(state, self.prefix)
 
     async def get(self, ex_id: str) -> OrderException | None:
         raw = await self.redis.get(self._doc(ex_id))

@@ -20,6 +20,8 @@ KEEP_FOR = 90 * 24 * 3600
 
 
 class PipelineStore:
+    """Pipeline status in Redis (:class:`~process_apis.orders.ports.OrderPipeline`)."""
+
     def __init__(self, redis: Redis, prefix: str = "strata:orders") -> None:
         self.redis = redis
         self.prefix = prefix

@@ -20,10 +20,10 @@ from process_apis.orders.schemas import (
     ReplayRequest,
     ReplayResult,
 )
-from process_apis.orders.service import OrdersService
+from process_apis.orders.service import NotReplayable, OrdersService
 from shared.auth import requires
 from shared.idempotency import IDEMPOTENCY_KEY_PATTERN, IdempotencyStore, fingerprint
-from shared.problems import NotFound, problem_responses
+from shared.problems import NotFound, ValidationFailed, problem_responses
 
 SHOP = Parameter(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9.\-_]+$")
 ORDER_ID = Parameter(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9:#.\-_]+$")
@@ -40,6 +40,11 @@ class OrderNotTracked(NotFound):
 class ExceptionNotFound(NotFound):
     slug = "exception-not-found"
     title = "No such exception"
+
+
+class ExceptionNotReplayable(ValidationFailed):
+    slug = "exception-not-replayable"
+    title = "The exception holds no stream entry to replay"
 
 
 class OrdersController(Controller):
@@ -123,6 +128,8 @@ class OrdersController(Controller):
             record, entry_id = await orders.replay(exception_id, data.body if data else None)
         except LookupError:
             raise ExceptionNotFound(f"No exception {exception_id}") from None
+        except NotReplayable as exc:
+            raise ExceptionNotReplayable(str(exc)) from None
         return ReplayResult(exception_id=record.id, state=record.state, entry_id=entry_id)
 
     @post(
@@ -147,7 +154,7 @@ class OrdersController(Controller):
         for ex_id in ids:
             try:
                 record, entry_id = await orders.replay(ex_id, None)
-            except LookupError:
+            except (LookupError, NotReplayable):
                 skipped.append(ex_id)
                 continue
             replayed.append(ReplayResult(exception_id=ex_id, state=record.state, entry_id=entry_id))

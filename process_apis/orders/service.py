@@ -1,10 +1,13 @@
 """The orders pipeline: a Shopify order lands once, and only once, in the right regional ERP.
 
-Each stream entry is one webhook (or a canonical order from another channel). The handler
-maps, validates, routes and posts it with an idempotency key derived from shop and order,
-then acknowledges it in Shopify; every step is recorded. Failures are raised as transient or
-permanent for the stream worker to retry or bury; a buried entry becomes an exception
-record, which an operator can replay.
+Each stream entry is one webhook (or a canonical order from another channel), read through
+the stream contract of :mod:`shared.streams`. The handler maps, validates, routes and posts
+it with an idempotency key derived from shop and order, then acknowledges it in Shopify;
+every step is recorded. Failures are raised as transient or permanent for the stream worker
+to retry or bury; a buried entry becomes an exception record, which an operator can replay.
+
+The service holds no connection of its own: its stores and clients come in through the
+constructor, as the Protocols of :mod:`process_apis.orders.ports`.
 """
 
 from __future__ import annotations
@@ -13,78 +16,105 @@ import asyncio
 import contextlib
 import time
 import uuid
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
 import msgspec
-from redis.asyncio import Redis
 
-from process_apis.orders.customer_index import index_customer_order
-from process_apis.orders.downstream import ErpClient, Rejected, ShopifyClient
-from process_apis.orders.exceptions import ExceptionStore, exception_id
+from process_apis.orders.downstream import Rejected
+from process_apis.orders.exceptions import exception_id
 from process_apis.orders.mapping import MappingError, external_reference, to_sales_order
-from process_apis.orders.pipeline import PipelineStore
+from process_apis.orders.ports import (
+    Acknowledgements,
+    CustomerIndex,
+    ErpOrders,
+    ExceptionQueue,
+    OrderLocks,
+    OrderPipeline,
+    OrderStream,
+    ShopifyOrders,
+)
 from process_apis.orders.routing import NoRoute, choose_instance
 from process_apis.orders.schemas import BusinessImpact, OrderException, RetryRecord
 from process_apis.orders.settings import OrdersSettings
-from shared.events import Entry, PermanentFailure, publish
-from shared.idempotency import IdempotencyStore
+from shared.events import ORIGINAL_ID, Entry, PermanentFailure, TransientFailure
 from shared.models import SalesOrderDraft
-from shared.telemetry.business import acknowledged, await_acknowledgement
+from shared.streams import (
+    CHANNEL_ORDER_TOPIC,
+    ORDERS_CANCELLED,
+    ORDERS_CREATE,
+    ORDERS_PAID,
+    ORDERS_UPDATED,
+    ChannelOrder,
+    MalformedEntry,
+    StreamEntry,
+    WebhookEvent,
+    decode_entry,
+)
 
-CREATE = "orders/create"
-LATE_CREATES = frozenset({"orders/updated", "orders/paid"})
-CANCELLED = "orders/cancelled"
-CHANNEL_CREATE = "strata/orders.create"
+LATE_CREATES = frozenset({ORDERS_UPDATED, ORDERS_PAID})
+ORDER_TOPICS = frozenset({ORDERS_CREATE, ORDERS_CANCELLED, *LATE_CREATES})
 FINAL_STATES = frozenset({"acknowledged", "posted"})
-ORDER_TOPICS = frozenset({CREATE, CANCELLED, *LATE_CREATES})
-# Past the slowest posting (ERP timeout plus acknowledgement); a crashed holder delays
-# its order by at most this long. Work that outlives it is still safe: posting is idempotent.
-ORDER_LOCK_TTL = 45.0
+T = TypeVar("T")
+
+
+class NotReplayable(ValueError):
+    """The exception's snapshot is no stream entry (it was buried as malformed)."""
 
 
 class OrdersService:
+    """The pipeline's handler, dead-letter hook, replay and channel-order intake."""
+
     def __init__(
         self,
         settings: OrdersSettings,
-        redis: Redis,
-        erps: dict[str, ErpClient],
-        shopify: ShopifyClient,
+        *,
+        pipeline: OrderPipeline,
+        exceptions: ExceptionQueue,
+        locks: OrderLocks,
+        acknowledgements: Acknowledgements,
+        customers: CustomerIndex,
+        stream: OrderStream,
+        erps: Mapping[str, ErpOrders],
+        shopify: ShopifyOrders,
     ) -> None:
         self.settings = settings
-        self.redis = redis
-        self.erps = erps
+        self.pipeline = pipeline
+        self.exceptions = exceptions
+        self.locks = locks
+        self.acknowledgements = acknowledgements
+        self.customers = customers
+        self.stream = stream
+        self.erps = dict(erps)
         self.shopify = shopify
-        self.pipeline = PipelineStore(redis)
-        self.exceptions = ExceptionStore(redis)
-        self.locks = IdempotencyStore(redis, "strata:orders", wait_for_pending=60.0)
         self._inflight = {name: asyncio.Semaphore(settings.erp_max_inflight) for name in erps}
 
     # -- intake ---------------------------------------------------------------------------
 
     async def handle(self, entry: Entry) -> None:
         """Process one stream entry; raise TransientFailure or PermanentFailure on failure."""
-        fields = entry.payload
-        topic = fields.get("topic", "")
-        shop = fields.get("shop", "")
-        if not shop:
+        try:
+            event = decode_entry(entry.payload)
+        except MalformedEntry as exc:
+            raise PermanentFailure(str(exc), kind="malformed") from exc
+        if not event.shop:
             raise PermanentFailure("the entry names no shop", kind="malformed")
-        if topic == CHANNEL_CREATE:
-            await self._post_channel_order(shop, fields, entry)
+        correlation = _correlation(event, entry)
+        if isinstance(event, ChannelOrder):
+            await self._post_channel_order(event, correlation)
             return
-        body = _decode_body(fields.get("body", ""))
+        if event.topic not in ORDER_TOPICS:
+            return  # other topics are consumed by other processes from the same stream
+        shop = event.shop
+        body = _decode_body(event.body)
         order_id = str(body.get("id", ""))
         if not order_id:
             raise PermanentFailure("the webhook body has no order id", kind="malformed")
-        correlation = _correlation(fields, entry)
-        if topic not in ORDER_TOPICS:
-            return  # other topics are consumed by other processes from the same stream
-        # One entry per order at a time, across workers: orders/create and an orders/paid
-        # right behind it must not both post (they may carry different snapshots).
-        async with self.locks.exclusive(f"order:{shop}:{order_id}", ttl=ORDER_LOCK_TTL):
-            if topic == CREATE:
-                await self._post_shopify_order(shop, order_id, body, correlation, topic)
-            elif topic in LATE_CREATES:
-                await self._late_create(shop, order_id, correlation, topic)
+        async with self.locks.hold(shop, order_id):
+            if event.topic == ORDERS_CREATE:
+                await self._post_shopify_order(shop, order_id, body, correlation, event.topic)
+            elif event.topic in LATE_CREATES:
+                await self._late_create(shop, order_id, correlation, event.topic)
             else:
                 await self._cancel(shop, order_id, body, correlation)
 
@@ -120,7 +150,7 @@ class OrdersService:
             correlation_id=correlation,
         )
         if self.settings.acknowledge_in_shopify:
-            await await_acknowledgement(self.redis, shop, order_id)
+            await self.acknowledgements.awaiting(shop, order_id)
         try:
             draft = to_sales_order(shop, body)
         except MappingError as exc:
@@ -128,12 +158,12 @@ class OrdersService:
         await self.pipeline.record(shop, order_id, "validated", state="validated")
         await self._post(shop, order_id, draft, acknowledge=True)
 
-    async def _post_channel_order(self, channel: str, fields: dict[str, str], entry: Entry) -> None:
+    async def _post_channel_order(self, event: ChannelOrder, correlation: str) -> None:
         try:
-            draft = msgspec.json.decode(fields.get("body", ""), type=SalesOrderDraft)
+            draft = msgspec.json.decode(event.body, type=SalesOrderDraft)
         except msgspec.DecodeError as exc:
             raise PermanentFailure(f"invalid canonical order: {exc}", kind="mapping") from exc
-        order_id = fields.get("order_id", draft.external_reference)
+        channel, order_id = event.shop, event.order_id
         summary = await self.pipeline.summary(channel, order_id)
         if summary.get("state") in FINAL_STATES:
             return
@@ -142,8 +172,8 @@ class OrdersService:
             order_id,
             "received",
             state="validated",
-            detail=CHANNEL_CREATE,
-            correlation_id=_correlation(fields, entry),
+            detail=CHANNEL_ORDER_TOPIC,
+            correlation_id=correlation,
         )
         await self._post(channel, order_id, draft, acknowledge=False)
 
@@ -159,9 +189,12 @@ class OrdersService:
         await self.pipeline.record(
             shop, order_id, "routed", state="routed", detail=instance, erp_instance=instance
         )
+        erp = self.erps[instance]
         async with self._inflight[instance]:
-            order = await self.erps[instance].post_sales_order(draft)
-        await index_customer_order(self.redis, shop, order_id, draft)
+            order = await self._erp_call(
+                f"erp {instance} create order", lambda: erp.post_sales_order(draft)
+            )
+        await self.customers.add(shop, order_id, draft)
         await self.pipeline.record(
             shop,
             order_id,
@@ -180,7 +213,7 @@ class OrdersService:
                 state="acknowledged",
                 detail=f"erp:{instance}:{order.number or order.id}",
             )
-            await acknowledged(self.redis, shop, order_id)
+            await self.acknowledgements.acknowledged(shop, order_id)
 
     async def _cancel(
         self, shop: str, order_id: str, body: dict[str, Any], correlation: str
@@ -201,7 +234,11 @@ class OrdersService:
                 )
             except (MappingError, NoRoute):
                 instance = self.settings.default_instance
-            found = await self.erps[instance].find_by_reference(external_reference(shop, order_id))
+            erp = self.erps[instance]
+            reference = external_reference(shop, order_id)
+            found = await self._erp_call(
+                f"erp {instance} find order", lambda: erp.find_by_reference(reference)
+            )
             if found is None:
                 await self.pipeline.record(
                     shop,
@@ -210,10 +247,13 @@ class OrdersService:
                     state="cancelled",
                     correlation_id=correlation,
                 )
+                # It will never have an ERP number: stop counting it as awaiting one.
+                await self.acknowledgements.acknowledged(shop, order_id)
                 return
             erp_id = found.id
+        erp = self.erps[instance]
         try:
-            await self.erps[instance].cancel(erp_id)
+            await self._erp_call(f"erp {instance} cancel order", lambda: erp.cancel(erp_id))
         except Rejected as exc:
             if exc.problem.get("status") == 409:
                 raise PermanentFailure(
@@ -225,18 +265,42 @@ class OrdersService:
         await self.pipeline.record(
             shop, order_id, "cancelled", state="cancelled", detail=f"{instance} {erp_id}"
         )
+        await self.acknowledgements.acknowledged(shop, order_id)
+
+    async def _erp_call(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+        """One ERP call within ``erp_timeout``, all of it: the one deadline of the call."""
+        timeout = self.settings.erp_timeout
+        try:
+            async with asyncio.timeout(timeout):
+                return await call()
+        except TimeoutError as exc:
+            raise TransientFailure(f"{what}: no answer within {timeout:g} s") from exc
 
     # -- exceptions and replay ------------------------------------------------------------
 
     async def on_dead_letter(self, entry: Entry, reason: str, kind: str) -> None:
         """Turn a buried entry into an exception record an operator can fix and replay."""
         fields = entry.payload
-        shop = fields.get("shop", "unknown")
-        topic = fields.get("topic", "unknown")
+        try:
+            event: StreamEntry | None = decode_entry(fields)
+        except MalformedEntry:
+            event = None
+        if event is not None:
+            shop, topic, raw_body = event.shop or "unknown", event.topic, event.body
+            correlation = _correlation(event, entry)
+        else:
+            # An entry that fits no contract is described from whatever fields it has.
+            shop = fields.get("shop") or "unknown"
+            topic = fields.get("topic") or "unknown"
+            raw_body = fields.get("body", "")
+            correlation = entry.fields.get(ORIGINAL_ID) or entry.id
         body: dict[str, Any] = {}
         with contextlib.suppress(PermanentFailure):  # the snapshot keeps the raw body anyway
-            body = _decode_body(fields.get("body", ""))
-        order_id = fields.get("order_id") or str(body.get("id", "unknown"))
+            body = _decode_body(raw_body)
+        if isinstance(event, ChannelOrder):
+            order_id = event.order_id
+        else:
+            order_id = str(body.get("id", "unknown"))
         now = time.time()
         record = OrderException(
             id=exception_id(shop, order_id, topic),
@@ -246,7 +310,7 @@ class OrdersService:
             shop=shop,
             order_id=order_id,
             topic=topic,
-            correlation_id=_correlation(fields, entry),
+            correlation_id=correlation,
             created_at=now,
             updated_at=now,
             payload=fields,
@@ -264,16 +328,25 @@ class OrdersService:
         )
 
     async def replay(self, ex_id: str, body: dict[str, Any] | None) -> tuple[OrderException, str]:
-        """Put the exception's payload (or an edited body) back on the stream."""
+        """Put the exception's entry (with an edited body, if given) back on the stream.
+
+        Raise LookupError if there is no such exception, :class:`NotReplayable` if its
+        snapshot is no stream entry.
+        """
         record = await self.exceptions.get(ex_id)
         if record is None:
             raise LookupError(ex_id)
-        fields = dict(record.payload)
-        if body is not None:
-            fields["body"] = msgspec.json.encode(body).decode()
-        fields["replay_of"] = record.id
-        fields["correlation_id"] = record.correlation_id
-        entry_id = await publish(self.redis, self.settings.webhook_stream, fields)
+        try:
+            original = decode_entry(record.payload)
+        except MalformedEntry as exc:
+            raise NotReplayable(f"exception {ex_id} holds no stream entry: {exc}") from exc
+        entry = msgspec.structs.replace(
+            original,
+            body=original.body if body is None else msgspec.json.encode(body).decode(),
+            replay_of=record.id,
+            correlation_id=record.correlation_id,
+        )
+        entry_id = await self.stream.append(entry)
         marked = await self.exceptions.mark(ex_id, "replayed")
         assert marked is not None
         await self.pipeline.record(
@@ -284,15 +357,15 @@ class OrdersService:
     async def accept_channel_order(
         self, channel: str, order_id: str, draft: SalesOrderDraft
     ) -> str:
-        fields = {
-            "topic": CHANNEL_CREATE,
-            "shop": channel,
-            "order_id": order_id,
-            "body": msgspec.json.encode(draft).decode(),
-            "correlation_id": str(uuid.uuid4()),
-        }
+        """Queue a canonical order from another channel; return its stream entry id."""
+        entry = ChannelOrder(
+            shop=channel,
+            order_id=order_id,
+            body=msgspec.json.encode(draft).decode(),
+            correlation_id=str(uuid.uuid4()),
+        )
         await self.pipeline.record(channel, order_id, "accepted", state="received")
-        return await publish(self.redis, self.settings.webhook_stream, fields)
+        return await self.stream.append(entry)
 
 
 def _decode_body(raw: str) -> dict[str, Any]:
@@ -305,12 +378,12 @@ def _decode_body(raw: str) -> dict[str, Any]:
     return body
 
 
-def _correlation(fields: dict[str, str], entry: Entry) -> str:
+def _correlation(event: StreamEntry, entry: Entry) -> str:
+    ids = (event.event_id, event.webhook_id) if isinstance(event, WebhookEvent) else ()
     return (
-        fields.get("correlation_id")
-        or fields.get("event_id")
-        or fields.get("webhook_id")
-        or entry.fields.get("strata_original_id")
+        event.correlation_id
+        or next((i for i in ids if i), None)
+        or entry.fields.get(ORIGINAL_ID)
         or entry.id
     )
 

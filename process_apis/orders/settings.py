@@ -1,4 +1,9 @@
-"""Settings of the orders process, from ``STRATA_ORDERS_*``."""
+"""Settings of the orders process: one object, read once at start-up from ``STRATA_ORDERS_*``.
+
+Nested parts are read under their own variables: ``context`` from ``STRATA_ORDERS_CONTEXT_*``,
+``ratelimit`` from ``STRATA_ORDERS_RATELIMIT_*``, and ``auth`` (shared by every service) from
+``STRATA_AUTH_*``.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,19 @@ from typing import Annotated
 
 import msgspec
 
-from shared.settings import load_settings
+from process_apis.orders.context_settings import ContextSettings
+from shared.auth import AuthSettings
+from shared.ratelimit import Policy, RateLimitSettings
+from shared.settings import load_settings, own_prefix
+from shared.streams import ORDERS, WebhookStreams
 
 PREFIX = "STRATA_ORDERS_"
+#: The API paths the default rate-limit policy covers.
+API_PATHS = "/orders/"
+#: Variables under the service's prefix that its clients read, not the service: the orders
+#: CLI finds this API by ``STRATA_ORDERS_URL``, and a shell that sets it may start the service.
+CLIENT_VARIABLES = frozenset({"STRATA_ORDERS_URL"})
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 class RoutingRule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -27,8 +42,22 @@ class RoutingRule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     currencies: list[str] = []
 
 
+def default_rate_limits(redis_url: str = DEFAULT_REDIS_URL) -> RateLimitSettings:
+    """Every client gets 200 requests a second with bursts of 400 on the API paths, failing
+    open to an in-process limiter while Redis is down: availability first, since the callers
+    are Strata's own services and apps."""
+    default = Policy(name="default", limit=200, period=1.0, burst=400, paths=(API_PATHS,))
+    return RateLimitSettings(redis_url=redis_url, policies=(default,))
+
+
 class OrdersSettings(msgspec.Struct, frozen=True, kw_only=True):
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    """Everything the orders process reads from its environment (tests build it directly)."""
+
+    redis_url: str = DEFAULT_REDIS_URL
+    # The deployment's Redis is a Redis Cluster (the Helm chart says so to every service).
+    # The orders process runs on one Redis node only, so true stops start-up rather than fail
+    # on every key another node holds.
+    redis_cluster: bool = False
     # ERP instance name -> base URL of its ERP system API.
     erp_instances: dict[str, str] = msgspec.field(
         default_factory=lambda: {"eu": "http://127.0.0.1:8101", "us": "http://127.0.0.1:8102"}
@@ -42,7 +71,7 @@ class OrdersSettings(msgspec.Struct, frozen=True, kw_only=True):
     )
     default_instance: str = "eu"
     # The Shopify ingress appends order topics here; channel orders and replays go here too.
-    webhook_stream: str = "strata:webhooks:{orders}"
+    webhook_stream: str = WebhookStreams().stream(ORDERS)
     consumer_group: str = "orders"
     run_workers: bool = True
     worker_concurrency: Annotated[int, msgspec.Meta(ge=1, le=512)] = 16
@@ -52,7 +81,11 @@ class OrdersSettings(msgspec.Struct, frozen=True, kw_only=True):
     claim_idle: Annotated[float, msgspec.Meta(gt=0)] = 60.0
     # Posts in flight per ERP instance: enough to keep the ERP busy, few enough not to drown it.
     erp_max_inflight: Annotated[int, msgspec.Meta(ge=1, le=256)] = 4
+    # The whole of one ERP call (connection, request, answer, and the lookup a reused
+    # idempotency key needs): past it the call counts as a transient failure and is retried.
     erp_timeout: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+    # Each call to the Shopify system API (reading an order, tagging it) gets this long.
+    shopify_timeout: Annotated[float, msgspec.Meta(gt=0)] = 30.0
     acknowledge_in_shopify: bool = True
     # How this service authenticates to the system APIs: OAuth2 client credentials against
     # ``token_url``, or (local use and tests) a fixed ``service_token``.
@@ -60,7 +93,44 @@ class OrdersSettings(msgspec.Struct, frozen=True, kw_only=True):
     client_id: str = "orders"
     client_secret: str | None = None
     service_token: str | None = None
+    # The order context reader and the customer index (``STRATA_ORDERS_CONTEXT_*``).
+    context: ContextSettings = msgspec.field(default_factory=ContextSettings)
+    # Inbound rate limits (``STRATA_ORDERS_RATELIMIT_*``); see :func:`load_orders_settings`.
+    ratelimit: RateLimitSettings = msgspec.field(default_factory=default_rate_limits)
+    # How callers' tokens are checked, shared by every service (``STRATA_AUTH_*``).
+    auth: Annotated[AuthSettings, own_prefix("STRATA_AUTH_")] = msgspec.field(
+        default_factory=AuthSettings
+    )
+
+    def __post_init__(self) -> None:
+        if self.redis_cluster:
+            raise ValueError(
+                f"{PREFIX}REDIS_CLUSTER: the orders process does not run on Redis Cluster yet"
+            )
 
 
 def load_orders_settings(environ: Mapping[str, str] | None = None) -> OrdersSettings:
-    return load_settings(OrdersSettings, environ, prefix=PREFIX)
+    """Read :class:`OrdersSettings` once, at start-up; a ``STRATA_ORDERS_*`` variable that is
+    no setting stops start-up (a misspelt variable would otherwise leave its default in force).
+
+    The rate limiter uses the service's Redis unless ``STRATA_ORDERS_RATELIMIT_REDIS_URL``
+    says otherwise, and the default policy of :func:`default_rate_limits` unless policies are
+    configured.
+    """
+    import os
+
+    env = {
+        k: v
+        for k, v in (os.environ if environ is None else environ).items()
+        if k not in CLIENT_VARIABLES
+    }
+    ratelimit_redis = f"{PREFIX}RATELIMIT_REDIS_URL"
+    if ratelimit_redis not in env:
+        env[ratelimit_redis] = env.get(f"{PREFIX}REDIS_URL", DEFAULT_REDIS_URL)
+    settings = load_settings(OrdersSettings, env, prefix=PREFIX, reject_unknown=True)
+    if settings.ratelimit.policies:
+        return settings
+    defaults = default_rate_limits(settings.ratelimit.redis_url)
+    return msgspec.structs.replace(
+        settings, ratelimit=msgspec.structs.replace(settings.ratelimit, policies=defaults.policies)
+    )

@@ -15,11 +15,12 @@ from litestar.testing import AsyncTestClient
 from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
+from process_apis.orders.acknowledgements import RedisAcknowledgements
 from process_apis.orders.exceptions import ExceptionStore
+from process_apis.orders.metrics import orders_metrics
 from process_apis.orders.schemas import BusinessImpact, OrderException
 from shared.app import build_service_app
 from shared.events import PermanentFailure, StreamWorker, publish
-from shared.telemetry.business import acknowledged, await_acknowledgement, business_metrics
 from tests.support.processes import free_port
 
 pytestmark = pytest.mark.integration
@@ -42,11 +43,11 @@ def replica(redis_url: str, keys: Keys) -> Litestar:
         description="a replica reporting business metrics",
         route_handlers=[],
         lifespan=[
-            business_metrics(
+            orders_metrics(
                 redis_url,
                 dead_letter_streams=[keys.stream],
                 awaiting_key=keys.awaiting,
-                open_exceptions_key=f"{keys.exceptions}:index:open",
+                exceptions_prefix=keys.exceptions,
             )
         ],
     )
@@ -111,13 +112,14 @@ async def test_two_replicas_report_the_orders_awaiting_acknowledgement_and_the_b
 ) -> None:
     keys = Keys()
     now = time.time()
+    acks = RedisAcknowledgements(redis, keys.awaiting)
     # Three orders received, the oldest two minutes ago; one of them acknowledged since.
-    await await_acknowledgement(redis, SHOP, "1001", at=now - 120, key=keys.awaiting)
-    await await_acknowledgement(redis, SHOP, "1002", at=now - 30, key=keys.awaiting)
-    await await_acknowledgement(redis, SHOP, "1003", at=now - 5, key=keys.awaiting)
+    await acks.awaiting(SHOP, "1001", at=now - 120)
+    await acks.awaiting(SHOP, "1002", at=now - 30)
+    await acks.awaiting(SHOP, "1003", at=now - 5)
     # A redelivery of the oldest does not make it younger.
-    await await_acknowledgement(redis, SHOP, "1001", at=now, key=keys.awaiting)
-    await acknowledged(redis, SHOP, "1002", key=keys.awaiting)
+    await acks.awaiting(SHOP, "1001", at=now)
+    await acks.acknowledged(SHOP, "1002")
     await bury(redis, keys.stream, 2)
     store = ExceptionStore(redis, prefix=keys.exceptions)
     for n in range(3):
@@ -143,8 +145,9 @@ async def test_two_replicas_report_the_orders_awaiting_acknowledgement_and_the_b
 
 async def test_everything_acknowledged_reads_zero(redis: Redis, redis_url: str) -> None:
     keys = Keys()
-    await await_acknowledgement(redis, SHOP, "2001", key=keys.awaiting)
-    await acknowledged(redis, SHOP, "2001", key=keys.awaiting)
+    acks = RedisAcknowledgements(redis, keys.awaiting)
+    await acks.awaiting(SHOP, "2001")
+    await acks.acknowledged(SHOP, "2001")
     async with AsyncTestClient(replica(redis_url, keys)) as client:
         found = samples((await client.get("/metrics")).text)
     assert found[("strata_orders_awaiting_ack", ())] == 0

@@ -118,7 +118,7 @@ def _serve_orders(redis_url: str, port: int, drain: str) -> subprocess.Popen[byt
         "STRATA_ORDERS_REDIS_URL": redis_url,
         "STRATA_ORDERS_WEBHOOK_STREAM": f"shutdown:{uuid.uuid4().hex[:8]}:{{orders}}",
         "STRATA_ORDERS_SERVICE_TOKEN": "unused-in-this-test",
-        "STRATA_ORDERS_RATE_LIMIT_ENABLED": "false",
+        "STRATA_ORDERS_RATELIMIT_ENABLED": "false",
     }
     return subprocess.Popen(
         [sys.executable, "-m", "strata.cli", "serve", "orders", "--port", str(port)],

@@ -1,0 +1,299 @@
+"""In-memory stand-ins for the orders service's stores and clients (unit tests of the service;
+integration tests use Redis and the system APIs). Each records what it was asked to do."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import time
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+
+from process_apis.orders.downstream import Rejected
+from process_apis.orders.schemas import ExceptionState, OrderException, OrderStatus, PipelineStep
+from shared.models import Money, SalesOrder, SalesOrderDraft
+from shared.models import OrderStatus as ErpOrderStatus
+from shared.streams import StreamEntry
+
+
+class FakePipeline:
+    """Summaries and steps per order, as ``PipelineStore`` keeps them."""
+
+    def __init__(self) -> None:
+        self.summaries: dict[tuple[str, str], dict[str, str]] = {}
+        self.history: dict[tuple[str, str], list[PipelineStep]] = {}
+
+    async def record(
+        self,
+        shop: str,
+        order_id: str,
+        step: str,
+        *,
+        state: str | None = None,
+        detail: str | None = None,
+        **fields: str,
+    ) -> None:
+        now = time.time()
+        summary = self.summaries.setdefault((shop, order_id), {"received_at": str(now)})
+        summary.update(shop=shop, order_id=order_id, updated_at=str(now), **fields)
+        if state is not None:
+            summary["state"] = state
+        self.history.setdefault((shop, order_id), []).append(
+            PipelineStep(step=step, at=now, detail=detail)
+        )
+
+    async def summary(self, shop: str, order_id: str) -> dict[str, str]:
+        return dict(self.summaries.get((shop, order_id), {}))
+
+    async def status(self, shop: str, order_id: str) -> OrderStatus | None:
+        fields = self.summaries.get((shop, order_id))
+        if fields is None:
+            return None
+        return OrderStatus(
+            shop=shop,
+            order_id=order_id,
+            state=fields.get("state", "received"),
+            erp_instance=fields.get("erp_instance"),
+            erp_order_id=fields.get("erp_order_id"),
+            erp_order_number=fields.get("erp_order_number"),
+            correlation_id=fields.get("correlation_id"),
+            exception_id=fields.get("exception_id"),
+            received_at=float(fields["received_at"]),
+            updated_at=float(fields["updated_at"]),
+            steps=list(self.history[(shop, order_id)]),
+        )
+
+    def steps(self, shop: str, order_id: str) -> list[str]:
+        """The names of the order's steps, in order."""
+        return [s.step for s in self.history.get((shop, order_id), [])]
+
+    def state(self, shop: str, order_id: str) -> str | None:
+        return self.summaries.get((shop, order_id), {}).get("state")
+
+
+class FakeExceptions:
+    """Exception records by id, reopened with their history like ``ExceptionStore``'s."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, OrderException] = {}
+
+    async def get(self, ex_id: str) -> OrderException | None:
+        return self.records.get(ex_id)
+
+    async def open(self, record: OrderException) -> OrderException:
+        previous = self.records.get(record.id)
+        if previous is not None:
+            record = msgspec.structs.replace(
+                record,
+                created_at=previous.created_at,
+                retry_history=[*previous.retry_history, *record.retry_history],
+                replays=previous.replays,
+            )
+        self.records[record.id] = record
+        return record
+
+    async def mark(self, ex_id: str, state: ExceptionState) -> OrderException | None:
+        record = self.records.get(ex_id)
+        if record is None:
+            return None
+        record = msgspec.structs.replace(
+            record,
+            state=state,
+            updated_at=time.time(),
+            replays=record.replays + (1 if state == "replayed" else 0),
+        )
+        self.records[ex_id] = record
+        return record
+
+    async def page(
+        self,
+        *,
+        state: ExceptionState | None,
+        shop: str | None,
+        kind: str | None,
+        offset: int,
+        limit: int,
+    ) -> tuple[list[OrderException], int]:
+        found = [
+            r
+            for r in self.records.values()
+            if (state is None or r.state == state)
+            and (shop is None or r.shop == shop)
+            and (kind is None or r.kind == kind)
+        ]
+        found.sort(key=lambda r: r.created_at, reverse=True)
+        return found[offset : offset + limit], len(found)
+
+
+class FakeLocks:
+    """Records every lock taken, and which are held right now."""
+
+    def __init__(self) -> None:
+        self.taken: list[tuple[str, str]] = []
+        self.held: set[tuple[str, str]] = set()
+
+    @contextlib.asynccontextmanager
+    async def hold(self, shop: str, order_id: str) -> AsyncIterator[None]:
+        assert (shop, order_id) not in self.held, "the order's lock is held already"
+        self.taken.append((shop, order_id))
+        self.held.add((shop, order_id))
+        try:
+            yield
+        finally:
+            self.held.discard((shop, order_id))
+
+
+class FakeAcknowledgements:
+    """The orders awaiting acknowledgement, and every acknowledgement."""
+
+    def __init__(self) -> None:
+        self.waiting: dict[tuple[str, str], float] = {}
+        self.done: list[tuple[str, str]] = []
+
+    async def awaiting(self, shop: str, order_id: str) -> None:
+        self.waiting.setdefault((shop, order_id), time.time())
+
+    async def acknowledged(self, shop: str, order_id: str) -> None:
+        self.waiting.pop((shop, order_id), None)
+        self.done.append((shop, order_id))
+
+
+class FakeCustomerIndex:
+    """Every order indexed, in order."""
+
+    def __init__(self) -> None:
+        self.added: list[tuple[str, str, SalesOrderDraft]] = []
+
+    async def add(self, shop: str, order_id: str, draft: SalesOrderDraft) -> None:
+        self.added.append((shop, order_id, draft))
+
+
+class FakeOrderStream:
+    """Every entry appended, typed."""
+
+    def __init__(self) -> None:
+        self.entries: list[StreamEntry] = []
+
+    async def append(self, entry: StreamEntry) -> str:
+        self.entries.append(entry)
+        return f"{len(self.entries)}-0"
+
+
+class FakeErp:
+    """One ERP instance: orders by id, idempotent on the external reference.
+
+    ``fail`` makes the next calls raise it; ``delay`` makes them slow; ``shipped`` orders
+    refuse cancelling with a 409 problem, as the ERP system API does.
+    """
+
+    def __init__(self, instance: str) -> None:
+        self.instance = instance
+        self.orders: dict[str, SalesOrder] = {}
+        self.posted: list[SalesOrderDraft] = []
+        self.cancelled: list[str] = []
+        self.lookups: list[str] = []
+        self.shipped: set[str] = set()
+        self.fail: Exception | None = None
+        self.delay = 0.0
+        self._ids = itertools.count(1)
+
+    async def _call(self) -> None:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.fail is not None:
+            raise self.fail
+
+    async def post_sales_order(self, draft: SalesOrderDraft) -> SalesOrder:
+        await self._call()
+        self.posted.append(draft)
+        existing = self._by_reference(draft.external_reference)
+        if existing is not None:
+            return existing
+        n = next(self._ids)
+        order = SalesOrder(
+            id=f"{self.instance}-{n}",
+            number=f"SO{n:04d}",
+            external_reference=draft.external_reference,
+            status=ErpOrderStatus.CONFIRMED,
+            currency=draft.currency,
+            customer_email=draft.customer.email,
+            lines=draft.lines,
+            total=Money(
+                amount=sum((line.unit_price * line.quantity for line in draft.lines), Decimal(0)),
+                currency=draft.currency,
+            ),
+        )
+        self.orders[order.id] = order
+        return order
+
+    async def find_by_reference(self, reference: str) -> SalesOrder | None:
+        await self._call()
+        self.lookups.append(reference)
+        return self._by_reference(reference)
+
+    async def cancel(self, order_id: str) -> SalesOrder:
+        await self._call()
+        if order_id in self.shipped:
+            raise Rejected(
+                f"erp {self.instance} cancel order: 409 already shipped",
+                {"status": 409, "title": "The order has already shipped"},
+                kind="http-409",
+            )
+        order = msgspec.structs.replace(self.orders[order_id], status=ErpOrderStatus.CANCELLED)
+        self.orders[order_id] = order
+        self.cancelled.append(order_id)
+        return order
+
+    def _by_reference(self, reference: str) -> SalesOrder | None:
+        return next((o for o in self.orders.values() if o.external_reference == reference), None)
+
+
+class FakeShopify:
+    """Shopify's current orders (webhook-shaped), and every acknowledgement."""
+
+    def __init__(self) -> None:
+        self.orders: dict[tuple[str, str], dict[str, Any]] = {}
+        self.fetched: list[tuple[str, str]] = []
+        self.acknowledged: list[tuple[str, str, str, str]] = []
+        self.fail: Exception | None = None
+
+    async def get_order(self, shop: str, order_id: str) -> dict[str, Any]:
+        self.fetched.append((shop, order_id))
+        if (shop, order_id) not in self.orders:
+            raise Rejected(
+                f"shopify read order: 404 no order {order_id}", {"status": 404}, kind="http-404"
+            )
+        return self.orders[(shop, order_id)]
+
+    async def acknowledge(self, shop: str, order_id: str, instance: str, order: SalesOrder) -> None:
+        if self.fail is not None:
+            raise self.fail
+        self.acknowledged.append((shop, order_id, instance, order.number or order.id))
+
+
+class RecordingRedis:
+    """Just enough of a Redis client to record the commands a transaction sends."""
+
+    def __init__(self) -> None:
+        self.commands: list[tuple[Any, ...]] = []
+
+    @contextlib.asynccontextmanager
+    async def pipeline(self, transaction: bool = True) -> AsyncIterator[RecordingRedis]:
+        yield self
+
+    def __getattr__(self, name: str) -> Any:
+        def command(*args: Any, **kwargs: Any) -> None:
+            self.commands.append((name, *args, *sorted(kwargs.items())))
+
+        return command
+
+    async def execute(self) -> list[Any]:
+        return []
+
+    def sent(self, name: str) -> list[tuple[Any, ...]]:
+        """The arguments of every ``name`` command sent."""
+        return [c[1:] for c in self.commands if c[0] == name]
