@@ -93,7 +93,7 @@ async def orders_runtime(settings: OrdersSettings) -> AsyncIterator[OrdersRuntim
         locks=RedisOrderLocks(redis, ttl=settings.erp_timeout + ACKNOWLEDGEMENT_MARGIN),
         acknowledgements=RedisAcknowledgements(redis),
         customers=RedisCustomerIndex(redis, settings.context),
-        stream=RedisOrderStream(redis, settings.webhook_stream),
+        stream=RedisOrderStream(redis, settings.streams),
         erps={name: ErpClient(name, client) for name, client in erp_http.items()},
         shopify=ShopifyClient(shopify_http),
     )
@@ -132,7 +132,7 @@ def make_worker(runtime: OrdersRuntime, consumer: str | None = None) -> StreamWo
     s = runtime.settings
     return StreamWorker(
         runtime.redis,
-        s.webhook_stream,
+        s.order_streams,
         s.consumer_group,
         runtime.service.handle,
         consumer=consumer,
@@ -208,7 +208,7 @@ def create_app(
         ),
         route_handlers=[OrdersController, OrderContextController],
         readiness={"redis": redis_ready},
-        lifespan=[resources, orders_metrics(s.redis_url, dead_letter_streams=[s.webhook_stream])],
+        lifespan=[resources, orders_metrics(s.redis_url, dead_letter_streams=s.order_streams)],
         tags=[Tag(name="orders", description="The order pipeline")],
         auth=auth or s.auth,
         scopes=SCOPES,

@@ -5,17 +5,21 @@ from __future__ import annotations
 from redis.asyncio import Redis
 
 from shared.events import publish
-from shared.streams import StreamEntry, encode_entry
+from shared.streams import ORDERS, StreamEntry, WebhookStreams, encode_entry
 
 
 class RedisOrderStream:
-    """Appends typed entries to the orders stream
+    """Appends typed entries to the orders stream, on the shard of the entry's shop
     (:class:`~process_apis.orders.ports.OrderStream`)."""
 
-    def __init__(self, redis: Redis, stream: str) -> None:
+    def __init__(self, redis: Redis, streams: WebhookStreams) -> None:
         self.redis = redis
-        self.stream = stream
+        self.streams = streams
+
+    def stream_for(self, shop: str) -> str:
+        """The shard a shop's (or a channel's) entries go to."""
+        return self.streams.for_shop(ORDERS, shop)
 
     async def append(self, entry: StreamEntry) -> str:
         """Append the entry (with the current trace context unless it carries one)."""
-        return await publish(self.redis, self.stream, encode_entry(entry))
+        return await publish(self.redis, self.stream_for(entry.shop), encode_entry(entry))

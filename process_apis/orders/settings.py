@@ -16,7 +16,7 @@ from process_apis.orders.context_settings import ContextSettings
 from shared.auth import AuthSettings
 from shared.ratelimit import Policy, RateLimitSettings
 from shared.settings import load_settings, own_prefix
-from shared.streams import ORDERS, WebhookStreams
+from shared.streams import DEFAULT_PREFIX, ORDERS, WebhookStreams
 
 PREFIX = "STRATA_ORDERS_"
 #: The API paths the default rate-limit policy covers.
@@ -70,8 +70,11 @@ class OrdersSettings(msgspec.Struct, frozen=True, kw_only=True):
         ]
     )
     default_instance: str = "eu"
-    # The Shopify ingress appends order topics here; channel orders and replays go here too.
-    webhook_stream: str = WebhookStreams().stream(ORDERS)
+    # Where the Shopify ingress appends order topics (the same prefix and shard count as
+    # STRATA_SHOPIFY_STREAM_PREFIX and _SHARDS): workers read every shard; channel orders and
+    # replays go to their shop's shard.
+    stream_prefix: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9:_\-]+$")] = DEFAULT_PREFIX
+    stream_shards: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 1
     consumer_group: str = "orders"
     run_workers: bool = True
     worker_concurrency: Annotated[int, msgspec.Meta(ge=1, le=512)] = 16
@@ -101,6 +104,16 @@ class OrdersSettings(msgspec.Struct, frozen=True, kw_only=True):
     auth: Annotated[AuthSettings, own_prefix("STRATA_AUTH_")] = msgspec.field(
         default_factory=AuthSettings
     )
+
+    @property
+    def streams(self) -> WebhookStreams:
+        """The webhook streams' names, as the Shopify ingress writes them."""
+        return WebhookStreams(self.stream_prefix, self.stream_shards)
+
+    @property
+    def order_streams(self) -> list[str]:
+        """Every shard of the orders family: what the workers read."""
+        return self.streams.streams(ORDERS)
 
     def __post_init__(self) -> None:
         if self.redis_cluster:

@@ -64,7 +64,7 @@ def services(redis_server: RedisServer, token_mint: TokenMint) -> Iterator[dict[
                 **auth_env(token_mint),
                 "STRATA_ORDERS_REDIS_URL": redis_server.url,
                 "STRATA_ORDERS_RUN_WORKERS": "false",
-                "STRATA_ORDERS_WEBHOOK_STREAM": "strata:webhooks:{schemathesis}",
+                "STRATA_ORDERS_STREAM_PREFIX": "strata:schemathesis",
                 # Order context reads Shopify (running here) and no ERP: unknown orders are 404.
                 "STRATA_ORDERS_ERP_INSTANCES": "{}",
                 "STRATA_ORDERS_SHOPIFY_API_URL": f"http://127.0.0.1:{shopify_port}",

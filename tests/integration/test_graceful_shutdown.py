@@ -116,7 +116,7 @@ def _serve_orders(redis_url: str, port: int, drain: str) -> subprocess.Popen[byt
         **os.environ,
         "STRATA_SHUTDOWN_DRAIN_SECONDS": drain,
         "STRATA_ORDERS_REDIS_URL": redis_url,
-        "STRATA_ORDERS_WEBHOOK_STREAM": f"shutdown:{uuid.uuid4().hex[:8]}:{{orders}}",
+        "STRATA_ORDERS_STREAM_PREFIX": f"shutdown:{uuid.uuid4().hex[:8]}",
         "STRATA_ORDERS_SERVICE_TOKEN": "unused-in-this-test",
         "STRATA_ORDERS_RATELIMIT_ENABLED": "false",
     }

@@ -64,9 +64,12 @@ def orders_app(env: dict[str, str]) -> Iterator[str]:
             proc.wait()
 
 
+STREAM_PREFIX = f"test-orders-cli-{uuid.uuid4().hex[:8]}:webhooks"
+
+
 @pytest.fixture(scope="module")
 def stream() -> str:
-    return f"test-orders-cli-{uuid.uuid4().hex[:8]}:webhooks:{{orders}}"
+    return f"{STREAM_PREFIX}:{{orders}}"
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +79,7 @@ def orders_url(redis_server: RedisServer, token_mint: TokenMint, stream: str) ->
         "STRATA_AUTH_AUDIENCE": AUDIENCE,
         "STRATA_AUTH_JWKS": json.dumps(token_mint.keys.public_jwks()),
         "STRATA_ORDERS_REDIS_URL": redis_server.url,
-        "STRATA_ORDERS_WEBHOOK_STREAM": stream,
+        "STRATA_ORDERS_STREAM_PREFIX": stream.removesuffix(":{orders}"),
         # Nothing listens here: an order that gets as far as posting fails transiently.
         "STRATA_ORDERS_ERP_INSTANCES": json.dumps({"eu": f"http://127.0.0.1:{free_port()}"}),
         "STRATA_ORDERS_MAX_ATTEMPTS": "2",

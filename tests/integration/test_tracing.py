@@ -143,7 +143,7 @@ async def test_one_order_is_one_trace_from_webhook_to_acknowledgement(
                 redis_url=redis_url,
                 erp_instances={"eu": erp_url},
                 shopify_api_url=ack_url,
-                webhook_stream=f"{prefix}:{{orders}}",
+                stream_prefix=prefix,
                 consumer_group=f"orders-{run}",
                 service_token=token_mint.token("erp:read", "erp:write", client_id="orders"),
             ),
