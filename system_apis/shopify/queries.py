@@ -1,0 +1,124 @@
+"""The Admin GraphQL documents the Shopify system API sends, with the sizes they ask for."""
+
+from __future__ import annotations
+
+_MONEY = "shopMoney { amount currencyCode }"
+# Plain lists (not connections) on Order: their cost does not grow with ``first``.
+FULFILLMENTS_MAX = 20
+TRACKING_MAX = 10
+REFUNDS_MAX = 50
+_FULFILLMENT = (
+    f"id name status createdAt trackingInfo(first: {TRACKING_MAX}) {{ number url company }}"
+)
+_REFUND = f"id createdAt note totalRefundedSet {{ {_MONEY} }}"
+
+ORDER = f"""
+query StrataOrder($id: ID!) {{
+  order(id: $id) {{
+    id name email tags createdAt updatedAt cancelledAt
+    displayFinancialStatus displayFulfillmentStatus currencyCode
+    totalPriceSet {{ {_MONEY} }}
+    customer {{ firstName lastName }}
+    shippingAddress {{ name address1 address2 city zip countryCodeV2 }}
+    lineItems(first: 50) {{
+      nodes {{
+        id sku title quantity currentQuantity unfulfilledQuantity refundableQuantity
+        originalUnitPriceSet {{ {_MONEY} }}
+      }}
+    }}
+    fulfillmentOrders(first: 5) {{
+      nodes {{
+        id status
+        assignedLocation {{ name location {{ id }} }}
+        lineItems(first: 25) {{
+          nodes {{ id totalQuantity remainingQuantity sku lineItem {{ id }} }}
+        }}
+      }}
+    }}
+    fulfillments(first: {FULFILLMENTS_MAX}) {{ {_FULFILLMENT} }}
+    metafields(first: 10) {{ nodes {{ namespace key type value }} }}
+  }}
+}}
+"""
+
+REFUNDS = f"""
+query StrataOrderRefunds($id: ID!) {{
+  order(id: $id) {{
+    id
+    refunds(first: {REFUNDS_MAX}) {{ {_REFUND} }}
+  }}
+}}
+"""
+
+ORDERS = f"""
+query StrataOrders($first: Int!, $after: String, $query: String) {{
+  orders(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {{
+    nodes {{
+      id name createdAt updatedAt cancelledAt displayFinancialStatus displayFulfillmentStatus
+      totalPriceSet {{ {_MONEY} }}
+    }}
+    pageInfo {{ hasNextPage endCursor }}
+  }}
+}}
+"""
+
+TAGS_ADD = """
+mutation StrataTagsAdd($id: ID!, $tags: [String!]!) {
+  tagsAdd(id: $id, tags: $tags) {
+    node { ... on Order { id tags } }
+    userErrors { field message }
+  }
+}
+"""
+
+METAFIELDS_SET = """
+mutation StrataMetafieldsSet($metafields: [MetafieldsSetInput!]!) {
+  metafieldsSet(metafields: $metafields) {
+    metafields { namespace key type value }
+    userErrors { field message code }
+  }
+}
+"""
+
+_CHANGES = """
+inventoryAdjustmentGroup {
+  id
+  changes { name delta quantityAfterChange item { id } location { id } }
+}
+"""
+
+INVENTORY_SET = f"""
+mutation StrataInventorySet($input: InventorySetQuantitiesInput!, $key: String!) {{
+  inventorySetQuantities(input: $input) @idempotent(key: $key) {{
+    {_CHANGES}
+    userErrors {{ field message code }}
+  }}
+}}
+"""
+
+INVENTORY_ADJUST = f"""
+mutation StrataInventoryAdjust($input: InventoryAdjustQuantitiesInput!, $key: String!) {{
+  inventoryAdjustQuantities(input: $input) @idempotent(key: $key) {{
+    {_CHANGES}
+    userErrors {{ field message code }}
+  }}
+}}
+"""
+
+FULFILLMENT_CREATE = f"""
+mutation StrataFulfillmentCreate($fulfillment: FulfillmentInput!) {{
+  fulfillmentCreate(fulfillment: $fulfillment) {{
+    fulfillment {{ {_FULFILLMENT} }}
+    userErrors {{ field message }}
+  }}
+}}
+"""
+
+REFUND_CREATE = f"""
+mutation StrataRefundCreate($input: RefundInput!, $key: String!) {{
+  refundCreate(input: $input) @idempotent(key: $key) {{
+    refund {{ {_REFUND} }}
+    userErrors {{ field message }}
+  }}
+}}
+"""
