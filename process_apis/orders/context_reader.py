@@ -5,6 +5,10 @@ and the order's exceptions (local Redis), the ERP order with its shipments, invo
 notes (the ERP system API of the order's instance), the Shopify order and its refunds (the
 Shopify system API). A section whose upstream failed comes back ``unavailable`` with the
 reason; the others are served. A timeline merges every section's events by time.
+
+The system APIs are called through :class:`shared.sibling.SiblingClient`: every identifier
+(a shop, an order id with ``#`` or ``%``, an external reference) travels percent-encoded as
+one path segment, and an identifier no system could hold (``.``, ``..``) means "no such order".
 """
 
 from __future__ import annotations
@@ -35,14 +39,20 @@ from process_apis.orders.context_schemas import (
     ShopifyRefund,
 )
 from process_apis.orders.context_settings import ContextSettings
-from process_apis.orders.downstream import Rejected, send
-from process_apis.orders.exceptions import ExceptionStore, exception_id
+from process_apis.orders.exceptions import exception_id
 from process_apis.orders.mapping import external_reference
-from process_apis.orders.pipeline import PipelineStore
+from process_apis.orders.ports import ExceptionQueue, OrderPipeline
 from process_apis.orders.schemas import OrderStatus
 from process_apis.orders.timeline import timeline
-from shared.events import TransientFailure
 from shared.models import CreditNote, Invoice, Shipment
+from shared.sibling import (
+    NO_RETRIES,
+    InvalidPathParameter,
+    SiblingClient,
+    SiblingError,
+    SiblingNotFound,
+    SiblingRejected,
+)
 
 # Topics an order's exception record can be filed under (see ``exception_id``).
 EXCEPTION_TOPICS = (
@@ -63,31 +73,58 @@ class OrderUnknown(LookupError):
     """No system knows this order."""
 
 
-_ITEMS: dict[type[Any], msgspec.json.Decoder[Any]] = {}
+class _Shipments(msgspec.Struct, kw_only=True):
+    items: list[Shipment]
 
 
-def _decode(content: bytes, type_: type[T], what: str) -> T:
-    try:
-        return msgspec.json.decode(content, type=type_)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise Unavailable(f"{what}: unexpected answer ({exc})") from None
+class _Invoices(msgspec.Struct, kw_only=True):
+    items: list[Invoice]
+
+
+class _CreditNotes(msgspec.Struct, kw_only=True):
+    items: list[CreditNote]
+
+
+class _Refunds(msgspec.Struct, kw_only=True):
+    items: list[ShopifyRefund]
+
+
+ERP_ORDER = "/erp/v1/sales-orders/{order_id}"
+ERP_BY_REFERENCE = "/erp/v1/sales-orders/by-reference/{reference}"
+SHOPIFY_ORDER = "/shopify/v1/shops/{shop}/orders/{order_id}"
+SHOPIFY_REFUNDS = "/shopify/v1/shops/{shop}/orders/{order_id}/refunds"
+# An ERP order's documents: each read from its own path, into its own list type.
+ERP_DOCUMENTS: dict[str, tuple[str, type[_Shipments | _Invoices | _CreditNotes]]] = {
+    "shipments": ("/erp/v1/sales-orders/{order_id}/shipments", _Shipments),
+    "invoices": ("/erp/v1/sales-orders/{order_id}/invoices", _Invoices),
+    "credit-notes": ("/erp/v1/sales-orders/{order_id}/credit-notes", _CreditNotes),
+}
 
 
 class OrderContextReader:
-    """Gathers :class:`OrderContext` from Redis and the system APIs, in parallel."""
+    """Gathers :class:`OrderContext` from Redis and the system APIs, in parallel.
+
+    ``erps`` (by instance name) and ``shopify`` are the ``httpx.AsyncClient``s of the system
+    APIs (base URL, service token, timeouts), shared with the pipeline's clients.
+    """
 
     def __init__(
         self,
-        pipeline: PipelineStore,
-        exceptions: ExceptionStore,
+        pipeline: OrderPipeline,
+        exceptions: ExceptionQueue,
         erps: Mapping[str, httpx.AsyncClient],
         shopify: httpx.AsyncClient,
         settings: ContextSettings | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.exceptions = exceptions
-        self.erps = dict(erps)
-        self.shopify = shopify
+        # No retries: each read is bounded by ``upstream_timeout``, and a failed one leaves
+        # its section unavailable while the others are served.
+        self.erps = {
+            name: SiblingClient(f"erp {name}", client, retry=NO_RETRIES)
+            for name, client in erps.items()
+        }
+        self.shopify = SiblingClient("shopify", shopify, retry=NO_RETRIES)
         self.settings = settings or ContextSettings()
 
     async def read(self, shop: str, order_id: str) -> OrderContext:
@@ -167,19 +204,25 @@ class OrderContextReader:
         except RedisError as exc:
             return Unavailable(f"Redis: {type(exc).__name__}")
 
-    async def _get(self, client: httpx.AsyncClient, what: str, url: str) -> bytes | None:
-        """GET ``url``: its body, ``None`` when it has no such order, else :class:`Unavailable`."""
+    async def _read(
+        self, sibling: SiblingClient, what: str, template: str, type_: type[T], **path: str
+    ) -> T | None:
+        """GET ``template`` as ``type_``: ``None`` when the system has no such order, else
+        :class:`Unavailable` with the reason."""
         try:
-            response = await send(client, what, "GET", url)
-        except TransientFailure as exc:
-            raise Unavailable(exc.reason) from None
-        except Rejected as exc:
-            # 404, or 400 for an identifier the system could never hold (a shop or order id
-            # of the wrong shape): either way it has no such order.
-            if exc.problem.get("status") in (400, 404):
+            # params and headers named, so that mypy knows ``path`` fills only the template.
+            return await sibling.get_json(template, type=type_, params=None, headers=None, **path)
+        except (SiblingNotFound, InvalidPathParameter):
+            # "." or ".." is no identifier any system holds, and cannot be sent as one.
+            return None
+        except SiblingRejected as exc:
+            # 400 for an identifier the system could never hold (a shop or order id of the
+            # wrong shape): it has no such order either.
+            if exc.sibling_status == 400:
                 return None
-            raise Unavailable(exc.reason) from None
-        return response.content
+            raise Unavailable(_reason(exc, what)) from None
+        except SiblingError as exc:
+            raise Unavailable(_reason(exc, what)) from None
 
     async def _status(self, shop: str, order_id: str) -> OrderStatus | None:
         return await self.pipeline.status(shop, order_id)
@@ -206,24 +249,19 @@ class OrderContextReader:
         return sorted(found, key=lambda r: r.created_at)
 
     async def _shopify_order(self, shop: str, order_id: str) -> ShopifyOrderView | None:
-        if not order_id.isdigit():
+        if not _shopify_id(order_id):
             return None  # a channel order (POS, marketplace): Shopify never saw it
-        body = await self._get(
-            self.shopify, "shopify order", f"/shopify/v1/shops/{shop}/orders/{order_id}"
+        return await self._read(
+            self.shopify, "order", SHOPIFY_ORDER, ShopifyOrderView, shop=shop, order_id=order_id
         )
-        return None if body is None else _decode(body, ShopifyOrderView, "shopify order")
 
     async def _refunds(self, shop: str, order_id: str) -> list[ShopifyRefund]:
-        if not order_id.isdigit():
+        if not _shopify_id(order_id):
             return []
-        body = await self._get(
-            self.shopify,
-            "shopify refunds",
-            f"/shopify/v1/shops/{shop}/orders/{order_id}/refunds",
+        found = await self._read(
+            self.shopify, "refunds", SHOPIFY_REFUNDS, _Refunds, shop=shop, order_id=order_id
         )
-        if body is None:
-            return []
-        return _decode(body, _RefundList, "shopify refunds").items
+        return [] if found is None else found.items
 
     async def _erp(
         self, status_task: asyncio.Task[OrderStatus | Unavailable | None], reference: str
@@ -233,13 +271,12 @@ class OrderContextReader:
         erp_id = status.erp_order_id if isinstance(status, OrderStatus) else None
         if instance and erp_id and instance in self.erps:
             # The pipeline knows where the order is: every ERP read starts at once.
-            client = self.erps[instance]
-            base = f"/erp/v1/sales-orders/{erp_id}"
+            erp = self.erps[instance]
             order, shipments, invoices, notes = await asyncio.gather(
-                self._guard(self._erp_order(client, instance, base)),
-                self._guard(self._erp_list(client, instance, base, "shipments", Shipment)),
-                self._guard(self._erp_list(client, instance, base, "invoices", Invoice)),
-                self._guard(self._erp_list(client, instance, base, "credit-notes", CreditNote)),
+                self._guard(self._read(erp, "order", ERP_ORDER, SalesOrder, order_id=erp_id)),
+                self._guard(self._erp_documents(erp, erp_id, "shipments")),
+                self._guard(self._erp_documents(erp, erp_id, "invoices")),
+                self._guard(self._erp_documents(erp, erp_id, "credit-notes")),
             )
         else:
             found = await self._find_by_reference(reference, instance)
@@ -253,13 +290,12 @@ class OrderContextReader:
                     _section(CreditNotesSection, source, empty, "items"),
                 )
             instance, sales_order = found
-            client = self.erps[instance]
-            base = f"/erp/v1/sales-orders/{sales_order.id}"
+            erp = self.erps[instance]
             order = sales_order
             shipments, invoices, notes = await asyncio.gather(
-                self._guard(self._erp_list(client, instance, base, "shipments", Shipment)),
-                self._guard(self._erp_list(client, instance, base, "invoices", Invoice)),
-                self._guard(self._erp_list(client, instance, base, "credit-notes", CreditNote)),
+                self._guard(self._erp_documents(erp, sales_order.id, "shipments")),
+                self._guard(self._erp_documents(erp, sales_order.id, "invoices")),
+                self._guard(self._erp_documents(erp, sales_order.id, "credit-notes")),
             )
         source = f"erp:{instance}"
         return (
@@ -269,37 +305,24 @@ class OrderContextReader:
             _section(CreditNotesSection, source, notes, "items"),
         )
 
-    async def _erp_order(
-        self, client: httpx.AsyncClient, instance: str, base: str
-    ) -> SalesOrder | None:
-        body = await self._get(client, f"erp {instance} order", base)
-        return None if body is None else _decode(body, SalesOrder, f"erp {instance} order")
-
-    async def _erp_list(
-        self, client: httpx.AsyncClient, instance: str, base: str, what: str, item: type[T]
-    ) -> list[T]:
-        body = await self._get(client, f"erp {instance} {what}", f"{base}/{what}")
-        if body is None:
-            return []
-        decoder = _ITEMS.get(item)
-        if decoder is None:
-            decoder = _ITEMS[item] = msgspec.json.Decoder(_items_of(item))
-        try:
-            items: list[T] = decoder.decode(body).items
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            raise Unavailable(f"erp {instance} {what}: unexpected answer ({exc})") from None
-        return items
+    async def _erp_documents(
+        self, erp: SiblingClient, order_id: str, what: str
+    ) -> list[Shipment] | list[Invoice] | list[CreditNote]:
+        """The order's shipments, invoices or credit notes (``what``); none if unknown."""
+        template, type_ = ERP_DOCUMENTS[what]
+        found = await self._read(erp, what, template, type_, order_id=order_id)
+        return [] if found is None else found.items
 
     async def _find_by_reference(
         self, reference: str, instance: str | None
     ) -> tuple[str, SalesOrder] | Unavailable | None:
         """Ask the named instance, else every instance at once, for the order's reference."""
         names = [instance] if instance in self.erps else list(self.erps)
-        path = f"/erp/v1/sales-orders/by-reference/{httpx.URL(path=reference).raw_path.decode()}"
 
         async def one(name: str) -> SalesOrder | None:
-            body = await self._get(self.erps[name], f"erp {name} order", path)
-            return None if body is None else _decode(body, SalesOrder, f"erp {name} order")
+            return await self._read(
+                self.erps[name], "order", ERP_BY_REFERENCE, SalesOrder, reference=reference
+            )
 
         answers = await asyncio.gather(*(self._guard(one(name)) for name in names))
         failures = []
@@ -307,18 +330,25 @@ class OrderContextReader:
             if isinstance(answer, SalesOrder):
                 return name, answer
             if isinstance(answer, Unavailable):
-                failures.append(f"{name}: {answer}")
+                failures.append(str(answer))
         if failures:
             return Unavailable("; ".join(failures))
         return None
 
 
-class _RefundList(msgspec.Struct, kw_only=True):
-    items: list[ShopifyRefund]
+def _shopify_id(order_id: str) -> bool:
+    """Shopify order ids are ASCII digits (``isdigit`` alone takes other scripts' digits)."""
+    return order_id.isascii() and order_id.isdigit()
 
 
-def _items_of(item: type[Any]) -> type[Any]:
-    return msgspec.defstruct(f"{item.__name__}List", [("items", list[item])], kw_only=True)  # type: ignore[valid-type]
+def _reason(error: SiblingError, what: str) -> str:
+    """Why a read failed, for the agent: ``erp eu shipments: answered 503 (title)``."""
+    reason = f"{error.sibling} {what}: {error.reason}"
+    if isinstance(error, SiblingRejected):
+        explained = error.problem.detail or error.problem.title
+        if explained:
+            reason = f"{reason} ({explained})"
+    return reason
 
 
 SectionT = TypeVar("SectionT", bound=Section)

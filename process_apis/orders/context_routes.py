@@ -11,10 +11,8 @@ from litestar.params import Parameter, QueryParameter
 
 from process_apis.orders.context_reader import OrderContextReader, OrderUnknown, Unavailable
 from process_apis.orders.context_schemas import CustomerOrderPage, OrderContext
-from process_apis.orders.context_settings import load_context_settings
 from process_apis.orders.customer_index import CustomerOrders
 from process_apis.orders.routes import ORDER_ID, SHOP, OrderNotTracked
-from process_apis.orders.service import OrdersService
 from shared.auth import requires
 from shared.problems import UpstreamUnavailable, problem_responses
 
@@ -89,34 +87,19 @@ class OrderContextController(Controller):
         return await customer_orders.page(email, shops=shop or (), offset=offset, limit=limit)
 
 
-def _orders(state: State) -> OrdersService:
-    service: OrdersService = state.orders
-    return service
-
-
 def _provide_reader(state: State) -> OrderContextReader:
-    reader: OrderContextReader | None = state.get("order_context")
-    if reader is None:
-        # Built on first use from the service's own clients, so connections are shared.
-        service = _orders(state)
-        reader = OrderContextReader(
-            service.pipeline,
-            service.exceptions,
-            {name: erp.client for name, erp in service.erps.items()},
-            service.shopify.client,
-            load_context_settings(),
-        )
-        state.order_context = reader
+    reader: OrderContextReader = state.order_context
     return reader
 
 
 def _provide_customer_orders(state: State) -> CustomerOrders:
-    service = _orders(state)
-    return CustomerOrders(service.redis, service.pipeline, service.exceptions)
+    orders: CustomerOrders = state.customer_orders
+    return orders
 
 
 def context_dependencies() -> dict[str, Any]:
-    """The dependencies :class:`OrderContextController` needs, for the app's wiring."""
+    """The dependencies :class:`OrderContextController` needs, for the app's wiring (the
+    reader and the customer orders are built with the service, in ``orders_runtime``)."""
     return {
         "order_context": Provide(_provide_reader, sync_to_thread=False),
         "customer_orders": Provide(_provide_customer_orders, sync_to_thread=False),

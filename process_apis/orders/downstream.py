@@ -1,14 +1,31 @@
-"""Calls down to the system APIs, with every answer classified as done, transient or permanent.
+"""Calls down to the system APIs, through the shared sibling client, failing as the worker needs.
 
-Transient: connection errors, timeouts, 408, 409 (a concurrent request holds the key), 425,
-429 and 5xx, honouring ``Retry-After``. Permanent: any other 4xx, whose problem body says what
-to fix. Nothing here retries by itself: the stream worker owns retries, so one bad order never
-holds a worker.
+Every call goes through :class:`shared.sibling.SiblingClient` (paths from templates, each
+parameter percent-encoded as one segment; typed answers) with ``retry=NO_RETRIES``: the stream
+worker owns retries, with backoff and dead letters, so one bad order never holds a worker.
+
+Each failure is the shared client's error and, at once, the stream worker's failure:
+
+- :class:`Unavailable` (a :class:`~shared.sibling.SiblingUnavailable` and a
+  :class:`~shared.events.TransientFailure`): unreachable, 408, 429, 5xx, or a 409 with
+  Retry-After (a concurrent request holds the Idempotency-Key); ``retry_after`` is the system
+  API's Retry-After, which the worker waits at least. :class:`TimedOut` when it took the
+  request and did not answer in time.
+- :class:`Rejected` (a :class:`~shared.sibling.SiblingRejected` and a
+  :class:`~shared.events.PermanentFailure`): any other 4xx, whose ``problem`` says what to
+  fix; :class:`NotFound` for a 404, :class:`AlreadyShipped` for the ERP's 409 to a cancel.
+- :class:`AnswerInvalid` (permanent): a success whose body breaks the contract; asking again
+  gets the same answer.
+
+A path parameter that can be no path segment (empty, ``.`` or ``..``) is a
+:class:`~shared.events.PermanentFailure` of kind ``malformed``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import httpx
@@ -16,67 +33,162 @@ import msgspec
 
 from shared.events import PermanentFailure, TransientFailure
 from shared.models import SalesOrder, SalesOrderDraft
+from shared.sibling import (
+    NO_RETRIES,
+    InvalidPathParameter,
+    SiblingAnswerInvalid,
+    SiblingClient,
+    SiblingError,
+    SiblingNotFound,
+    SiblingProblem,
+    SiblingRejected,
+    SiblingTimeout,
+    SiblingUnavailable,
+)
 
-TRANSIENT_STATUSES = {408, 409, 425, 429}
+__all__ = [
+    "AlreadyShipped",
+    "AnswerInvalid",
+    "ErpClient",
+    "NotFound",
+    "Rejected",
+    "ShopifyClient",
+    "SystemApiProblem",
+    "TimedOut",
+    "Unavailable",
+    "idempotency_key",
+    "rest_shape",
+]
+
 _ENC = msgspec.json.Encoder()
-
-
-class Rejected(PermanentFailure):
-    """A system API refused the request for good; ``problem`` is its RFC 9457 body."""
-
-    def __init__(self, reason: str, problem: dict[str, Any], *, kind: str) -> None:
-        super().__init__(reason, kind=kind)
-        self.problem = problem
+_JSON = {"Content-Type": "application/json"}
 
 
 def idempotency_key(*parts: str) -> str:
+    """A stable Idempotency-Key for one effect: the same parts give the same key."""
     return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
+# -- failures: the shared errors, as the stream worker needs them ----------------------------
+
+
+class SystemApiProblem(SiblingProblem, kw_only=True):
+    """A system API's RFC 9457 body, also readable as a mapping (``problem.get("status")``)."""
+
+    def get(self, field: str, default: Any = None) -> Any:
+        """The field's value, or ``default`` for a name that is no field."""
+        return getattr(self, field) if field in self.__struct_fields__ else default
+
+    @classmethod
+    def of(cls, problem: SiblingProblem | Mapping[str, Any]) -> SystemApiProblem:
+        """The same document as a :class:`SystemApiProblem`."""
+        if isinstance(problem, cls):
+            return problem
+        if isinstance(problem, SiblingProblem):
+            return cls(**msgspec.structs.asdict(problem))
+        return msgspec.convert(dict(problem), cls)
+
+
+class Rejected(SiblingRejected, PermanentFailure):
+    """A system API refused the request for good: the stream worker buries the entry at once.
+
+    ``reason`` is the whole sentence, the system API's name first (``str(error)``, what the
+    worker records); ``kind`` the exception record's (``validation`` for 400 and 422, else
+    ``http-<status>``); ``sibling_status`` the HTTP status (else the problem's) and
+    ``problem`` the refusal's problem document.
+    """
+
+    problem: SystemApiProblem
+
+    def __init__(
+        self,
+        reason: str,
+        problem: SiblingProblem | Mapping[str, Any],
+        *,
+        kind: str | None = None,
+        sibling: str = "system API",
+        sibling_status: int | None = None,
+    ) -> None:
+        document = SystemApiProblem.of(problem)
+        status = sibling_status or document.status or 0
+        super().__init__(sibling, reason, sibling_status=status, problem=document)
+        self.reason = str(self)
+        self.kind = kind or ("validation" if status in (400, 422) else f"http-{status}")
+
+
+class NotFound(SiblingNotFound, Rejected):
+    """The system API has no such resource (404)."""
+
+
+class AlreadyShipped(Rejected):
+    """The ERP refused to cancel an order that has shipped (409): a refund or return is due."""
+
+
+# Ignored: StrataError's retry_after is int | None, TransientFailure's float | None, and mypy
+# holds attributes invariant; the worker reads whole seconds as well.
+class Unavailable(SiblingUnavailable, TransientFailure):  # type: ignore[misc]
+    """Worth retrying: the worker waits at least ``retry_after`` seconds when the system API
+    named them. ``reason`` is the whole sentence, as for :class:`Rejected`."""
+
+    def __init__(self, sibling: str, reason: str, *, retry_after: int | None = None) -> None:
+        super().__init__(sibling, reason, retry_after=retry_after)
+        self.reason = str(self)
+
+
+class TimedOut(SiblingTimeout, Unavailable):  # type: ignore[misc]  # as Unavailable
+    """The system API took the request and did not answer in time (transient)."""
+
+
+class AnswerInvalid(SiblingAnswerInvalid, PermanentFailure):
+    """A success whose body breaks the contract: asking again would get the same answer."""
+
+    def __init__(self, sibling: str, reason: str) -> None:
+        super().__init__(sibling, reason)
+        self.reason = str(self)
+        self.kind = "invalid-answer"
+
+
+def _failure(what: str, error: SiblingError, refusals: Mapping[int, type[Rejected]]) -> Exception:
+    reason = f"{what}: {error.reason}"
+    if isinstance(error, SiblingRejected):
+        problem = error.problem
+        explained = problem.detail or problem.title
+        default = NotFound if isinstance(error, SiblingNotFound) else Rejected
+        refusal = refusals.get(error.sibling_status, default)
+        return refusal(
+            f"{reason}: {explained}" if explained else reason,
+            problem,
+            sibling=error.sibling,
+            sibling_status=error.sibling_status,
+        )
+    if isinstance(error, SiblingTimeout):
+        return TimedOut(error.sibling, reason, retry_after=error.retry_after)
+    if isinstance(error, SiblingUnavailable):
+        return Unavailable(error.sibling, reason, retry_after=error.retry_after)
+    return AnswerInvalid(error.sibling, reason)
+
+
+@contextlib.contextmanager
+def _failing_as_worker_needs(
+    what: str, refusals: Mapping[int, type[Rejected]] | None = None
+) -> Iterator[None]:
+    """Raise the shared client's errors as this module's (``refusals``: status -> class)."""
     try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
+        yield
+    except SiblingError as exc:
+        raise _failure(what, exc, refusals or {}) from exc
+    except InvalidPathParameter as exc:
+        raise PermanentFailure(f"cannot {what}: {exc}", kind="malformed") from exc
 
 
-def settle(
-    response: httpx.Response, what: str, permanent: frozenset[int] = frozenset()
-) -> httpx.Response:
-    """Return the response if it succeeded; raise Transient/Rejected otherwise."""
-    if response.status_code < 400:
-        return response
-    status = response.status_code
+def _sales_order(api: SiblingClient, response: httpx.Response) -> SalesOrder:
     try:
-        problem = response.json()
-    except ValueError:
-        problem = {"status": status, "detail": response.text[:500]}
-    if not isinstance(problem, dict):
-        problem = {"status": status, "detail": str(problem)[:500]}
-    detail = problem.get("detail") or problem.get("title") or response.reason_phrase
-    if status not in permanent and (status >= 500 or status in TRANSIENT_STATUSES):
-        raise TransientFailure(f"{what}: {status} {detail}", retry_after=_retry_after(response))
-    kind = "validation" if status in (400, 422) else f"http-{status}"
-    raise Rejected(f"{what}: {status} {detail}", problem, kind=kind)
+        return msgspec.json.decode(response.content, type=SalesOrder)
+    except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
+        raise SiblingAnswerInvalid(api.name, f"answered an unreadable body ({exc})") from exc
 
 
-async def send(
-    client: httpx.AsyncClient,
-    what: str,
-    method: str,
-    url: str,
-    *,
-    permanent: frozenset[int] = frozenset(),
-    **kw: Any,
-) -> httpx.Response:
-    try:
-        response = await client.request(method, url, **kw)
-    except httpx.TimeoutException as exc:
-        raise TransientFailure(f"{what}: timed out ({type(exc).__name__})") from exc
-    except httpx.TransportError as exc:
-        raise TransientFailure(f"{what}: unreachable ({type(exc).__name__}: {exc})") from exc
-    return settle(response, what, permanent)
+# -- the clients -----------------------------------------------------------------------------
 
 
 class ErpClient:
@@ -85,54 +197,53 @@ class ErpClient:
     def __init__(self, instance: str, client: httpx.AsyncClient) -> None:
         self.instance = instance
         self.client = client
+        self.api = SiblingClient(f"erp {instance}", client, retry=NO_RETRIES)
 
     async def post_sales_order(self, draft: SalesOrderDraft) -> SalesOrder:
-        key = idempotency_key("sales-order", draft.external_reference)
+        """Create the order, idempotently on its external reference: a repeat (even of an
+        edited snapshot) answers the order created first."""
+        reference = draft.external_reference
         try:
-            response = await send(
-                self.client,
-                f"erp {self.instance} create order",
-                "POST",
-                "/erp/v1/sales-orders",
-                content=_ENC.encode(draft),
-                headers={"Idempotency-Key": key, "Content-Type": "application/json"},
-            )
+            with _failing_as_worker_needs(f"create order {reference}"):
+                return await self.api.post_json(
+                    "/erp/v1/sales-orders",
+                    body=draft,
+                    type=SalesOrder,
+                    idempotency_key=idempotency_key("sales-order", reference),
+                )
         except Rejected as exc:
-            if not str(exc.problem.get("type", "")).endswith("/idempotency-key-reused"):
+            if not exc.problem.type.endswith("/idempotency-key-reused"):
                 raise
             # Posted before from another snapshot of the same order (an edit, a replay with
             # a fix): the ERP has it, so that order is the answer.
-            existing = await self.find_by_reference(draft.external_reference)
+            existing = await self.find_by_reference(reference)
             if existing is None:
                 raise TransientFailure(
-                    "the first posting of this order is not visible yet"
+                    f"erp {self.instance}: the first posting of {reference} is not visible yet"
                 ) from exc
             return existing
-        return msgspec.json.decode(response.content, type=SalesOrder)
 
     async def find_by_reference(self, reference: str) -> SalesOrder | None:
+        """The order carrying this external reference, or None."""
         try:
-            response = await send(
-                self.client,
-                f"erp {self.instance} find order",
-                "GET",
-                f"/erp/v1/sales-orders/by-reference/{httpx.URL(path=reference).raw_path.decode()}",
-            )
-        except Rejected as exc:
-            if exc.problem.get("status") == 404:
-                return None
-            raise
-        return msgspec.json.decode(response.content, type=SalesOrder)
+            with _failing_as_worker_needs(f"find order {reference}"):
+                return await self.api.get_json(
+                    "/erp/v1/sales-orders/by-reference/{reference}",
+                    reference=reference,
+                    type=SalesOrder,
+                )
+        except NotFound:
+            return None
 
     async def cancel(self, order_id: str) -> SalesOrder:
-        response = await send(
-            self.client,
-            f"erp {self.instance} cancel order",
-            "POST",
-            f"/erp/v1/sales-orders/{order_id}/cancel",
-            permanent=frozenset({409}),  # 409 here means "already shipped", not "busy"
-        )
-        return msgspec.json.decode(response.content, type=SalesOrder)
+        """Cancel the order; :class:`AlreadyShipped` (a :class:`Rejected`, problem status 409)
+        once it has shipped."""
+        # A 409 without Retry-After is the ERP's "already shipped"; with one, "busy".
+        with _failing_as_worker_needs(f"cancel order {order_id}", {409: AlreadyShipped}):
+            response = await self.api.request(
+                "POST", "/erp/v1/sales-orders/{order_id}/cancel", order_id=order_id
+            )
+            return _sales_order(self.api, response)
 
 
 class ShopifyClient:
@@ -140,41 +251,52 @@ class ShopifyClient:
 
     def __init__(self, client: httpx.AsyncClient) -> None:
         self.client = client
+        self.api = SiblingClient("shopify", client, retry=NO_RETRIES)
 
     async def get_order(self, shop: str, order_id: str) -> dict[str, Any]:
         """The order as Shopify has it now, in the webhook's (REST) shape."""
-        response = await send(
-            self.client, "shopify read order", "GET", f"/shopify/v1/shops/{shop}/orders/{order_id}"
-        )
-        return rest_shape(response.json())
+        with _failing_as_worker_needs(f"read order {order_id} of {shop}"):
+            order = await self.api.get_json(
+                "/shopify/v1/shops/{shop}/orders/{order_id}",
+                shop=shop,
+                order_id=order_id,
+                type=dict[str, Any],
+            )
+            if "id" not in order:
+                raise SiblingAnswerInvalid(self.api.name, "answered an order without an id")
+        return rest_shape(order)
 
     async def acknowledge(self, shop: str, order_id: str, instance: str, order: SalesOrder) -> None:
+        """Tag the Shopify order with its ERP instance and number, and record the ERP order in
+        a metafield (both idempotent)."""
         number = order.number or order.id
         tag = f"erp:{instance}:{number}"
-        await send(
-            self.client,
-            "shopify tag order",
-            "POST",
-            f"/shopify/v1/shops/{shop}/orders/{order_id}/tags",
-            json={"tags": [tag]},
-            headers={"Idempotency-Key": idempotency_key("tag", shop, order_id, tag)},
-        )
+        with _failing_as_worker_needs(f"tag order {order_id} of {shop}"):
+            await self.api.request(
+                "POST",
+                "/shopify/v1/shops/{shop}/orders/{order_id}/tags",
+                content=_ENC.encode({"tags": [tag]}),
+                headers=_JSON,
+                idempotency_key=idempotency_key("tag", shop, order_id, tag),
+                shop=shop,
+                order_id=order_id,
+            )
         metafield = {
             "namespace": "strata",
             "key": "erp_order",
             "type": "json",
-            "value": msgspec.json.encode(
-                {"instance": instance, "id": order.id, "number": number}
-            ).decode(),
+            "value": _ENC.encode({"instance": instance, "id": order.id, "number": number}).decode(),
         }
-        await send(
-            self.client,
-            "shopify set metafield",
-            "POST",
-            f"/shopify/v1/shops/{shop}/orders/{order_id}/metafields",
-            json=metafield,
-            headers={"Idempotency-Key": idempotency_key("metafield", shop, order_id, number)},
-        )
+        with _failing_as_worker_needs(f"set the metafield of order {order_id} of {shop}"):
+            await self.api.request(
+                "POST",
+                "/shopify/v1/shops/{shop}/orders/{order_id}/metafields",
+                content=_ENC.encode(metafield),
+                headers=_JSON,
+                idempotency_key=idempotency_key("metafield", shop, order_id, number),
+                shop=shop,
+                order_id=order_id,
+            )
 
 
 def rest_shape(order: dict[str, Any]) -> dict[str, Any]:

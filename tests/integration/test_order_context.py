@@ -3,10 +3,12 @@ behind the real ERP system API, and a Shopify system API stand-in (which can fai
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -14,15 +16,15 @@ from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
 from process_apis.orders.app import create_app as create_orders_app
-from process_apis.orders.context import index_customer_order
+from process_apis.orders.context import ContextSettings, index_customer_order
 from process_apis.orders.exceptions import ExceptionStore, exception_id
 from process_apis.orders.pipeline import PipelineStore
 from process_apis.orders.schemas import BusinessImpact, OrderException
 from process_apis.orders.settings import OrdersSettings
+from sandbox.tryton import TrytonServer, ship_order
 from shared.models import SalesOrderDraft
 from system_apis.erp.app import create_app as create_erp_app
 from system_apis.erp.settings import ErpSettings
-from sandbox.tryton import TrytonServer, ship_order
 from tests.support.processes import free_port
 from tests.support.tokens import TokenMint
 from tests.unit.service_desk.stand_ins import ShopifyStandIn, serving
@@ -62,37 +64,54 @@ def shopify_healthy(shopify: ShopifyStandIn) -> None:
     shopify.status, shopify.delay = 200, 0.0
 
 
-def orders_settings(redis_url: str, erp: str, shopify: str, token: str) -> OrdersSettings:
+def orders_settings(
+    redis_url: str, erp: str, shopify: str, token: str, context: ContextSettings | None = None
+) -> OrdersSettings:
     return OrdersSettings(
         redis_url=redis_url,
         erp_instances={"eu": erp},
         shopify_api_url=shopify,
         run_workers=False,
         service_token=token,
+        context=context or ContextSettings(),
     )
 
 
-@pytest.fixture
-async def orders(
-    redis_url: str, erp_url: str, shopify_url: str, token_mint: TokenMint
+@contextlib.asynccontextmanager
+async def orders_api(
+    redis_url: str,
+    erp_url: str,
+    shopify_url: str,
+    token_mint: TokenMint,
+    context: ContextSettings | None = None,
 ) -> AsyncIterator[AsyncTestClient]:  # type: ignore[type-arg]
+    """The orders process API (no workers), called with an ``orders:read`` token."""
     token = token_mint.token("erp:read", "shopify:read", client_id="orders")
     app = create_orders_app(
-        orders_settings(redis_url, erp_url, shopify_url, token), auth=token_mint.settings()
+        orders_settings(redis_url, erp_url, shopify_url, token, context),
+        auth=token_mint.settings(),
     )
     async with AsyncTestClient(app=app, timeout=30) as client:
         client.headers.update(token_mint.headers("orders:read"))
         yield client
 
 
+@pytest.fixture
+async def orders(
+    redis_url: str, erp_url: str, shopify_url: str, token_mint: TokenMint
+) -> AsyncIterator[AsyncTestClient]:  # type: ignore[type-arg]
+    async with orders_api(redis_url, erp_url, shopify_url, token_mint) as client:
+        yield client
+
+
 class PlacedOrder:
-    def __init__(self, order_id: int, erp: dict[str, Any], email: str) -> None:
+    def __init__(self, order_id: int | str, erp: dict[str, Any], email: str) -> None:
         self.order_id = order_id
         self.erp = erp
         self.email = email
 
 
-def draft(order_id: int, email: str) -> dict[str, Any]:
+def draft(order_id: int | str, email: str) -> dict[str, Any]:
     return {
         "external_reference": f"shopify:{SHOP}:{order_id}",
         "currency": "EUR",
@@ -115,10 +134,13 @@ async def place_order(
     shopify: ShopifyStandIn,
     *,
     record_pipeline: bool = True,
+    order_id: int | str | None = None,
 ) -> PlacedOrder:
-    """An order as the pipeline leaves it: in Tryton, recorded, indexed, and in Shopify."""
-    order_id = int(time.time() * 1000) % 10**12 + uuid.uuid4().int % 1000
-    email = f"ada-{order_id}@example.com"
+    """An order as the pipeline leaves it: in Tryton, recorded, indexed, and (a numeric id,
+    so a Shopify order) in Shopify."""
+    if order_id is None:
+        order_id = int(time.time() * 1000) % 10**12 + uuid.uuid4().int % 1000
+    email = f"ada-{uuid.uuid4().hex[:12]}@example.com"
     body = draft(order_id, email)
     async with httpx.AsyncClient(base_url=erp_url, timeout=30) as erp:
         response = await erp.post(
@@ -152,6 +174,8 @@ async def place_order(
         )
     finally:
         await redis.aclose()
+    if isinstance(order_id, str):
+        return PlacedOrder(order_id, sales_order, email)  # a channel order: not in Shopify
     shopify.add_order(
         SHOP,
         order_id,
@@ -219,13 +243,19 @@ async def test_shopify_down_gives_a_partial_context_not_an_error(
 
 
 async def test_a_slow_upstream_is_cut_at_its_timeout(
-    orders, placed: PlacedOrder, shopify: ShopifyStandIn, monkeypatch: pytest.MonkeyPatch
+    redis_url: str,
+    erp_url: str,
+    shopify_url: str,
+    token_mint: TokenMint,
+    placed: PlacedOrder,
+    shopify: ShopifyStandIn,
 ) -> None:
-    monkeypatch.setenv("STRATA_ORDERS_CONTEXT_UPSTREAM_TIMEOUT", "0.3")
-    shopify.delay = 2.0
-    started = time.perf_counter()
-    response = await orders.get(f"/orders/v1/orders/{SHOP}/{placed.order_id}/context")
-    elapsed = time.perf_counter() - started
+    context = ContextSettings(upstream_timeout=0.3)
+    async with orders_api(redis_url, erp_url, shopify_url, token_mint, context) as orders:
+        shopify.delay = 2.0
+        started = time.perf_counter()
+        response = await orders.get(f"/orders/v1/orders/{SHOP}/{placed.order_id}/context")
+        elapsed = time.perf_counter() - started
     assert response.status_code == 200
     body = response.json()
     assert body["shopify_order"]["status"] == "unavailable"
@@ -300,6 +330,86 @@ async def test_unknown_order_is_a_404_problem(orders) -> None:
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("application/problem+json")
     assert response.json()["type"].endswith("/order-not-found")
+
+
+async def test_an_order_id_with_a_hash_is_a_404_problem_not_a_500(orders) -> None:
+    """``#`` reaches the ERP's by-reference lookup percent-encoded, as data."""
+    response = await orders.get(f"/orders/v1/orders/{SHOP}/RL%2390g/context")
+    assert response.status_code == 404, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["type"].endswith("/order-not-found")
+
+
+async def test_an_order_with_a_hash_in_its_id_is_found_in_the_erp(
+    orders, erp_url: str, redis_url: str, token_mint: TokenMint, shopify: ShopifyStandIn
+) -> None:
+    order_id = f"RL#{uuid.uuid4().hex[:8]}g"
+    placed = await place_order(
+        erp_url, redis_url, token_mint, shopify, record_pipeline=False, order_id=order_id
+    )
+    path = f"/orders/v1/orders/{SHOP}/{quote(order_id, safe='')}/context"
+    response = await orders.get(path)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["order_id"] == order_id
+    assert body["external_reference"] == f"shopify:{SHOP}:{order_id}"
+    assert body["erp_order"]["status"] == "ok"
+    assert body["erp_order"]["order"]["id"] == placed.erp["id"]
+    for name in ("shipments", "invoices", "credit_notes"):
+        assert body[name]["status"] == "ok", body[name]
+    # Not a Shopify order id: Shopify is not asked, and its sections are empty, not failed.
+    assert body["shopify_order"]["status"] == "ok"
+    assert body["shopify_order"]["order"] is None
+    assert body["refunds"]["status"] == "ok"
+
+
+async def test_the_pipelines_erp_order_id_is_read_whatever_it_holds(
+    orders, erp_url: str, redis_url: str, token_mint: TokenMint, shopify: ShopifyStandIn
+) -> None:
+    """An ERP order id the pipeline recorded goes into every ERP path as one segment."""
+    order_id = f"RL#{uuid.uuid4().hex[:8]}g"
+    redis = Redis.from_url(redis_url)
+    await PipelineStore(redis).record(
+        SHOP, order_id, "posted", state="posted", erp_instance="eu", erp_order_id="9/..#?x"
+    )
+    await redis.aclose()
+    response = await orders.get(f"/orders/v1/orders/{SHOP}/{quote(order_id, safe='')}/context")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["pipeline"]["pipeline"]["erp_order_id"] == "9/..#?x"
+    # The ERP has no such order: the section is served empty, not as a failure.
+    assert body["erp_order"]["status"] == "ok"
+    assert body["erp_order"]["order"] is None
+
+
+@pytest.mark.parametrize(
+    ("shop", "order_id", "status"),
+    [
+        # Characters an order id may hold (channel orders take the same pattern): the
+        # systems are asked, with every identifier as data, and know no such order.
+        (SHOP, "%23", 404),  # "#"
+        (SHOP, "RL%2390g%23", 404),
+        (SHOP, "%2E%2E", 404),  # ".." as an order id, which is no path segment
+        (SHOP, "%2E", 404),
+        (SHOP, "a%23%2E%2E", 404),
+        ("%2E%2E", "1", 404),  # a shop that is no path segment, with a Shopify order id
+        ("%2E", "1", 404),
+        # Characters no order id can hold: refused as malformed before any system is asked.
+        (SHOP, "%25", 400),  # "%"
+        (SHOP, "a%20b", 400),
+        (SHOP, "%C3%BCnic%C3%B8de", 400),
+        (SHOP, "%D9%A1%D9%A2", 400),  # Arabic-Indic digits, which str.isdigit takes
+        (SHOP, "1%3F", 400),
+    ],
+)
+async def test_odd_identifiers_get_a_problem_never_a_500(
+    orders, shop: str, order_id: str, status: int
+) -> None:
+    response = await orders.get(f"/orders/v1/orders/{shop}/{order_id}/context")
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    if status == 404:
+        assert response.json()["type"].endswith("/order-not-found")
 
 
 async def test_context_needs_the_orders_read_scope(orders, token_mint: TokenMint) -> None:
