@@ -64,11 +64,11 @@ from bench.harness import ROOT, free_port, percentile
 from bench.ingress import redis_server
 from bench.webhooks import Sent, WebhookSender
 from process_apis.orders.mapping import to_sales_order
-from shared.auth.clients import ClientRegistration
 from sandbox.auth.issuer import SigningKeys, mint_token
-from strata.stack import SANDBOX_SECRET, Part, StackConfig, running, start_part, stop_part
 from sandbox.tryton import DEMO_SKUS, build_template
 from sandbox.tryton.server import instance_dir
+from shared.auth.clients import ClientRegistration
+from strata.stack import SANDBOX_SECRET, Part, StackConfig, running, start_part, stop_part
 
 SHOP = "demo-eu.myshopify.com"
 INSTANCE = "eu"
@@ -381,7 +381,7 @@ def stack_config(redis_url: str, data_dir: Path, log_dir: Path, keys: SigningKey
             client_id=service, secret_hash="unused", scopes=frozenset(SERVICE_SCOPES)
         )
         token = mint_token(keys, client, SERVICE_SCOPES, AUDIENCE, 3600, issuer=ISSUER)
-        return {f"STRATA_{service.upper()}_SERVICE_TOKEN": token}
+        return {f"STRATA_{service.upper().replace('-', '_')}_SERVICE_TOKEN": token}
 
     return StackConfig(
         redis_url=redis_url,

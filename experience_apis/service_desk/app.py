@@ -20,7 +20,7 @@ from experience_apis.service_desk.settings import (
     ServiceDeskSettings,
     load_service_desk_settings,
 )
-from shared.app import build_service_app, load_auth_settings, load_rate_limit_settings
+from shared.app import build_service_app, load_rate_limit_settings
 from shared.auth import AuthSettings
 from shared.auth.service_tokens import service_credentials
 from shared.http import HttpClientSettings, make_client
@@ -42,6 +42,15 @@ def service_auth(settings: ServiceDeskSettings) -> httpx.Auth | None:
     )
 
 
+def orders_http_settings(settings: ServiceDeskSettings) -> HttpClientSettings:
+    """The orders API client's timeouts: no phase of a call outlasts ``orders_timeout``, the
+    call's one deadline; connecting fails sooner, so that the retry still fits in it."""
+    t = settings.orders_timeout
+    return HttpClientSettings(
+        connect_timeout=min(2.0, t / 2), read_timeout=t, write_timeout=t, pool_timeout=t
+    )
+
+
 def create_app(
     settings: ServiceDeskSettings | None = None,
     *,
@@ -49,20 +58,22 @@ def create_app(
     rate_limit: RateLimitSettings | None = None,
     orders_transport: httpx.AsyncBaseTransport | None = None,
 ) -> Litestar:
-    """Build the service-desk API. ``orders_transport`` replaces the network (unit tests)."""
+    """Build the service-desk API from ``settings`` (read from the environment once, here, if
+    not given); ``auth`` and ``rate_limit`` replace those settings and ``orders_transport``
+    the network (tests)."""
     s = settings or load_service_desk_settings()
 
     @asynccontextmanager
     async def resources(app: Litestar) -> AsyncIterator[None]:
         redis = traced_redis(s.redis_url, socket_timeout=2, socket_connect_timeout=2)
-        http = HttpClientSettings(read_timeout=s.orders_timeout, connect_timeout=2.0)
         if orders_transport is None:
-            client = make_client(s.orders_api_url, http, auth=service_auth(s))
+            client = make_client(s.orders_api_url, orders_http_settings(s), auth=service_auth(s))
         else:
             client = httpx.AsyncClient(
                 base_url=s.orders_api_url, transport=orders_transport, auth=service_auth(s)
             )
-        app.state.desk = ServiceDesk(OrdersApi(client), AnswerCache(redis, s.cache_prefix), s)
+        orders = OrdersApi(client, timeout=s.orders_timeout)
+        app.state.desk = ServiceDesk(orders, AnswerCache(redis, s.cache_prefix), s)
         app.state.redis = redis
         try:
             yield
@@ -85,7 +96,7 @@ def create_app(
         readiness={"redis": redis_ready},
         lifespan=[resources],
         tags=[Tag(name="service-desk", description="Orders as an agent needs them")],
-        auth=auth or load_auth_settings(),
+        auth=auth or s.auth,
         scopes=SCOPES,
         rate_limit=rate_limit or load_rate_limit_settings(PREFIX, "/service-desk/", s.redis_url),
         dependencies={"desk": Provide(_provide_desk, sync_to_thread=False)},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -18,7 +19,7 @@ from experience_apis.storefront.settings import (
     StorefrontSettings,
     load_storefront_settings,
 )
-from shared.app import build_service_app, load_auth_settings, load_rate_limit_settings
+from shared.app import build_service_app, load_rate_limit_settings
 from shared.auth import AuthSettings
 from shared.auth.service_tokens import service_credentials
 from shared.http import HttpClientSettings, make_client
@@ -40,6 +41,24 @@ def service_auth(settings: StorefrontSettings) -> httpx.Auth | None:
     )
 
 
+def http_settings(timeout: float) -> HttpClientSettings:
+    """A process API client's timeouts: no phase of a call outlasts ``timeout``, the call's
+    one deadline; connecting fails sooner, so that the retry still fits in it."""
+    return HttpClientSettings(
+        connect_timeout=min(2.0, timeout / 2),
+        read_timeout=timeout,
+        write_timeout=timeout,
+        pool_timeout=timeout,
+    )
+
+
+def rate_limits(settings: StorefrontSettings) -> RateLimitSettings:
+    """The rate limits (``STRATA_STOREFRONT_RATELIMIT_*``), on the service's Redis (its URL
+    and whether it is a cluster) unless they name their own."""
+    env = {f"{PREFIX}RATELIMIT_CLUSTER": str(settings.redis_cluster).lower(), **os.environ}
+    return load_rate_limit_settings(PREFIX, "/storefront/", settings.redis_url, env)
+
+
 def create_app(
     settings: StorefrontSettings | None = None,
     *,
@@ -48,28 +67,32 @@ def create_app(
     inventory_client: httpx.AsyncClient | None = None,
     orders_client: httpx.AsyncClient | None = None,
 ) -> Litestar:
-    """Build the storefront experience API.
+    """Build the storefront experience API from ``settings`` (read from the environment once,
+    here, if not given); ``auth`` and ``rate_limit`` replace those settings (tests).
 
     ``inventory_client`` and ``orders_client`` replace the clients made from the settings;
-    the caller then owns and closes them.
+    the caller then owns and closes them (the settings' timeouts still bound every call).
     """
     s = settings or load_storefront_settings()
 
     @asynccontextmanager
     async def resources(app: Litestar) -> AsyncIterator[None]:
-        http = HttpClientSettings(read_timeout=s.upstream_timeout)
         authenticate = service_auth(s)
         owned: list[httpx.AsyncClient] = []
         inventory_http = inventory_client
         if inventory_http is None:
-            inventory_http = make_client(s.inventory_url, http, auth=authenticate)
+            inventory_http = make_client(
+                s.inventory_api_url, http_settings(s.inventory_timeout), auth=authenticate
+            )
             owned.append(inventory_http)
         orders_http = orders_client
         if orders_http is None:
-            orders_http = make_client(s.orders_url, http, auth=authenticate)
+            orders_http = make_client(
+                s.orders_api_url, http_settings(s.orders_timeout), auth=authenticate
+            )
             owned.append(orders_http)
-        app.state.inventory = InventoryClient(inventory_http)
-        app.state.orders = OrdersClient(orders_http)
+        app.state.inventory = InventoryClient(inventory_http, timeout=s.inventory_timeout)
+        app.state.orders = OrdersClient(orders_http, timeout=s.orders_timeout)
         try:
             yield
         finally:
@@ -97,9 +120,9 @@ def create_app(
                 "the app's secret); its shop becomes the caller's tenant.",
             )
         },
-        auth=auth or load_auth_settings(),
+        auth=auth or s.auth,
         scopes=SCOPES,
-        rate_limit=rate_limit or load_rate_limit_settings(PREFIX, "/storefront/", s.redis_url),
+        rate_limit=rate_limit or rate_limits(s),
         dependencies={
             "inventory": Provide(_provide_inventory, sync_to_thread=False),
             "orders": Provide(_provide_orders, sync_to_thread=False),

@@ -2,15 +2,22 @@
 
 Trouble below becomes a problem the storefront can show (the shared sibling client's errors
 answer for themselves): a timeout 504, unavailability and overload 503 with Retry-After, and
-anything else unexpected 502.
+anything else unexpected 502. Each call has one deadline (``timeout``, from the settings),
+which covers all of it: the service token, the HTTP exchange and a retry.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
+from typing import TypeVar
+
 import httpx
 import msgspec
 
-from shared.sibling import SiblingClient, SiblingNotFound
+from shared.sibling import SiblingClient, SiblingNotFound, SiblingTimeout
+
+T = TypeVar("T")
 
 # Seconds a customer's app is told to wait when the process API names no Retry-After.
 RETRY_AFTER = 2
@@ -46,33 +53,60 @@ class PipelineStatus(msgspec.Struct, frozen=True, kw_only=True):
     shipments: list[PipelineShipment] = []
 
 
-class InventoryClient:
+class _ProcessApi:
+    """One process API: a :class:`SiblingClient` whose calls each get ``timeout`` seconds,
+    retries included (``None``: only the HTTP client's own timeouts)."""
+
+    def __init__(self, name: str, client: httpx.AsyncClient, timeout: float | None) -> None:
+        self.sibling = SiblingClient(name, client, default_retry_after=RETRY_AFTER)
+        self.timeout = timeout
+
+    async def _within(self, call: Awaitable[T]) -> T:
+        """``call``, cut at the deadline: past it a :class:`SiblingTimeout` (504)."""
+        if self.timeout is None:
+            return await call
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await call
+        except TimeoutError:
+            raise SiblingTimeout(
+                self.sibling.name,
+                f"timed out (no answer within {self.timeout:g} s)",
+                retry_after=RETRY_AFTER,
+            ) from None
+
+
+class InventoryClient(_ProcessApi):
     """The inventory process API."""
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
-        self.inventory = SiblingClient("inventory", client, default_retry_after=RETRY_AFTER)
+    def __init__(self, client: httpx.AsyncClient, *, timeout: float | None = None) -> None:
+        super().__init__("inventory", client, timeout)
 
     async def availability(self, skus: list[str]) -> InventoryAnswer:
         """Available-to-sell of ``skus`` (at most 100)."""
-        return await self.inventory.get_json(
-            "/inventory/v1/availability", params={"sku": skus}, type=InventoryAnswer
+        return await self._within(
+            self.sibling.get_json(
+                "/inventory/v1/availability", params={"sku": skus}, type=InventoryAnswer
+            )
         )
 
 
-class OrdersClient:
+class OrdersClient(_ProcessApi):
     """The orders process API."""
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
-        self.orders = SiblingClient("orders", client, default_retry_after=RETRY_AFTER)
+    def __init__(self, client: httpx.AsyncClient, *, timeout: float | None = None) -> None:
+        super().__init__("orders", client, timeout)
 
     async def pipeline_status(self, shop: str, order_id: str) -> PipelineStatus | None:
         """The order's pipeline status, or None when the pipeline has no such order."""
         try:
-            return await self.orders.get_json(
-                "/orders/v1/orders/{shop}/{order_id}",
-                shop=shop,
-                order_id=order_id,
-                type=PipelineStatus,
+            return await self._within(
+                self.sibling.get_json(
+                    "/orders/v1/orders/{shop}/{order_id}",
+                    shop=shop,
+                    order_id=order_id,
+                    type=PipelineStatus,
+                )
             )
         except SiblingNotFound:
             return None

@@ -17,7 +17,7 @@ from process_apis.inventory.routes import InventoryController
 from process_apis.inventory.service import InventoryService
 from process_apis.inventory.settings import PREFIX, InventorySettings, load_inventory_settings
 from process_apis.inventory.stock import StockBoard
-from shared.app import build_service_app, load_auth_settings, load_rate_limit_settings
+from shared.app import build_service_app, load_rate_limit_settings
 from shared.auth import AuthSettings
 from shared.auth.service_tokens import service_credentials
 from shared.http import HttpClientSettings, make_client
@@ -44,6 +44,16 @@ def service_auth(settings: InventorySettings) -> httpx.Auth | None:
     )
 
 
+def erp_http_settings(settings: InventorySettings) -> HttpClientSettings:
+    """The ERP clients' timeouts: no phase of a stock read outlasts ``erp_timeout``, which
+    bounds the whole read (the stock board's deadline); connecting fails sooner, so a down
+    instance is told apart from a slow one."""
+    t = settings.erp_timeout
+    return HttpClientSettings(
+        connect_timeout=min(2.0, t), read_timeout=t, write_timeout=t, pool_timeout=t
+    )
+
+
 def create_app(
     settings: InventorySettings | None = None,
     *,
@@ -51,10 +61,12 @@ def create_app(
     rate_limit: RateLimitSettings | None = None,
     erp_clients: Mapping[str, httpx.AsyncClient] | None = None,
 ) -> Litestar:
-    """Build the inventory process API.
+    """Build the inventory process API from ``settings`` (read from the environment once, here,
+    if not given); ``auth`` and ``rate_limit`` replace those settings (tests).
 
     ``erp_clients`` (instance name -> client) replaces the clients made from
-    ``settings.erp_instances``; the caller then owns and closes them.
+    ``settings.erp_instances``; the caller then owns and closes them (the stock board's
+    ``erp_timeout`` still bounds every read).
     """
     s = settings or load_inventory_settings()
 
@@ -63,9 +75,7 @@ def create_app(
         redis = traced_redis(s.redis_url, socket_timeout=2, socket_connect_timeout=2)
         owned: dict[str, httpx.AsyncClient] = {}
         if erp_clients is None:
-            http = HttpClientSettings(
-                read_timeout=s.erp_timeout, connect_timeout=min(s.erp_timeout, 2.0)
-            )
+            http = erp_http_settings(s)
             authenticate = service_auth(s)
             owned = {
                 name: make_client(url, http, auth=authenticate)
@@ -104,7 +114,7 @@ def create_app(
         readiness={"redis": redis_ready},
         lifespan=[resources],
         tags=[Tag(name="inventory", description="Available-to-sell and reservations")],
-        auth=auth or load_auth_settings(),
+        auth=auth or s.auth,
         scopes=SCOPES,
         rate_limit=rate_limit or load_rate_limit_settings(PREFIX, "/inventory/", s.redis_url),
         dependencies={

@@ -18,8 +18,9 @@ class ErpStock:
 
     def __init__(self, instance: str, client: httpx.AsyncClient) -> None:
         self.instance = instance
-        # No retries here: the stock board bounds each read by its own timeout and, on a
-        # failure, serves the other instances and leaves this one alone for a moment.
+        # No retries here: the stock board bounds each read by ``erp_timeout`` (its one
+        # deadline) and, on a failure, serves the other instances and leaves this one alone
+        # for a moment.
         self.erp = SiblingClient(f"erp {instance}", client, retry=NO_RETRIES)
 
     async def levels(self, skus: list[str]) -> list[StockLevel]:

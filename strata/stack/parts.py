@@ -242,8 +242,8 @@ def plan(config: StackConfig) -> list[Part]:
             "storefront",
             8150,
             {
-                "STRATA_STOREFRONT_INVENTORY_URL": f"http://127.0.0.1:{inventory_port}",
-                "STRATA_STOREFRONT_ORDERS_URL": f"http://127.0.0.1:{orders_port}",
+                "STRATA_STOREFRONT_INVENTORY_API_URL": f"http://127.0.0.1:{inventory_port}",
+                "STRATA_STOREFRONT_ORDERS_API_URL": f"http://127.0.0.1:{orders_port}",
             },
         ),
         (

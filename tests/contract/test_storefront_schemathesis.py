@@ -44,8 +44,8 @@ def storefront_service(
         ):
             storefront_env = {
                 "STRATA_STOREFRONT_REDIS_URL": redis_url,
-                "STRATA_STOREFRONT_INVENTORY_URL": inventory.url,
-                "STRATA_STOREFRONT_ORDERS_URL": orders.url,
+                "STRATA_STOREFRONT_INVENTORY_API_URL": inventory.url,
+                "STRATA_STOREFRONT_ORDERS_API_URL": orders.url,
                 "STRATA_STOREFRONT_SERVICE_TOKEN": token_mint.token(
                     "inventory:read", "orders:read", client_id="storefront"
                 ),

@@ -65,8 +65,8 @@ async def storefront(
 ) -> AsyncIterator[AsyncTestClient]:  # type: ignore[type-arg]
     settings = StorefrontSettings(
         redis_url=redis_url,
-        inventory_url=process_urls["inventory"],
-        orders_url=process_urls["orders"],
+        inventory_api_url=process_urls["inventory"],
+        orders_api_url=process_urls["orders"],
         service_token=token_mint.token("inventory:read", "orders:read", client_id="storefront"),
     )
     app = create_app(
