@@ -1,7 +1,9 @@
 """Where each order is: every pipeline step with its timestamp, in Redis.
 
 One hash per order (state, ERP instance and reference, correlation id) and one list of steps,
-under one hash tag, written together in a transaction.
+under one hash tag, written together in a transaction. The order lock's fencing counter sits
+under the same hash tag, so a record made under the lock checks its token against the newest
+drawn in the same script that writes it (no read-then-write gap).
 """
 
 from __future__ import annotations
@@ -12,19 +14,40 @@ from typing import Any
 import msgspec
 from redis.asyncio import Redis
 
+from process_apis.orders.ports import OrderLockLost
 from process_apis.orders.schemas import OrderStatus, PipelineStep
 
 _STEP = msgspec.json.Encoder()
 _STEP_DECODER = msgspec.json.Decoder(PipelineStep)
 KEEP_FOR = 90 * 24 * 3600
 
+# KEYS: summary, steps, fencing counter. ARGV: token, now, step, keep_for, field, value, ...
+# Returns 0 (and writes nothing) when a newer token was drawn for the order.
+_FENCED_RECORD = """
+local newest = tonumber(redis.call('GET', KEYS[3]) or '0')
+if tonumber(ARGV[1]) < newest then return 0 end
+redis.call('HSETNX', KEYS[1], 'received_at', ARGV[2])
+redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+redis.call('RPUSH', KEYS[2], ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+return 1
+"""
+
+
+def fence_key(prefix: str, shop: str, order_id: str) -> str:
+    """The counter the order lock draws fencing tokens from (beside the order's records)."""
+    return f"{prefix}:{{{shop}:{order_id}}}:fence"
+
 
 class PipelineStore:
     """Pipeline status in Redis (:class:`~process_apis.orders.ports.OrderPipeline`)."""
 
     def __init__(self, redis: Redis, prefix: str = "strata:orders") -> None:
+        """Records under ``prefix``, which the order locks share (their fencing counters)."""
         self.redis = redis
         self.prefix = prefix
+        self._fenced_record = redis.register_script(_FENCED_RECORD)
 
     def _keys(self, shop: str, order_id: str) -> tuple[str, str]:
         base = f"{self.prefix}:{{{shop}:{order_id}}}"
@@ -38,19 +61,37 @@ class PipelineStore:
         *,
         state: str | None = None,
         detail: str | None = None,
+        fence: int | None = None,
         **fields: str,
     ) -> None:
-        """Append ``step`` and update the order's summary fields."""
+        """Append ``step`` and update the order's summary fields.
+
+        With ``fence``, raise :class:`~process_apis.orders.ports.OrderLockLost` (recording
+        nothing) if a newer fencing token was drawn for the order.
+        """
         summary, steps = self._keys(shop, order_id)
         now = time.time()
         mapping: Any = {"shop": shop, "order_id": order_id, "updated_at": now}
         if state is not None:
             mapping["state"] = state
         mapping.update(fields)
+        step_json = _STEP.encode(PipelineStep(step=step, at=now, detail=detail))
+        if fence is not None:
+            pairs = [item for field in mapping.items() for item in field]
+            written = await self._fenced_record(
+                keys=[summary, steps, fence_key(self.prefix, shop, order_id)],
+                args=[fence, now, step_json, KEEP_FOR, *pairs],
+            )
+            if not written:
+                raise OrderLockLost(
+                    f"{shop} {order_id}: {step!r} not recorded, the order's lock has a newer "
+                    f"holder than token {fence}"
+                )
+            return
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hsetnx(summary, "received_at", now)
             pipe.hset(summary, mapping=mapping)
-            pipe.rpush(steps, _STEP.encode(PipelineStep(step=step, at=now, detail=detail)))
+            pipe.rpush(steps, step_json)
             pipe.expire(summary, KEEP_FOR)
             pipe.expire(steps, KEEP_FOR)
             await pipe.execute()

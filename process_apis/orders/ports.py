@@ -17,6 +17,11 @@ Error contract of the clients, which the stream worker relies on: a failure wort
 :class:`~process_apis.orders.downstream.Rejected`, a :class:`shared.events.PermanentFailure`
 whose ``problem`` is the system API's RFC 9457 body. The stores raise Redis's own errors,
 which the worker leaves pending for redelivery.
+
+Fencing: each hold of an order's lock draws a fencing token, larger than every token drawn
+before for that order. The pipeline refuses, with :class:`OrderLockLost`, a record made
+under a token older than the newest drawn: a holder that outlived its lease (a long pause, a
+slow ERP) cannot write over the holder that came after it.
 """
 
 from __future__ import annotations
@@ -27,6 +32,10 @@ from typing import Any, Protocol
 from process_apis.orders.schemas import ExceptionState, OrderException, OrderStatus
 from shared.models import SalesOrder, SalesOrderDraft
 from shared.streams import StreamEntry
+
+
+class OrderLockLost(Exception):
+    """The order's lock passed to a newer holder: this holder's record was refused."""
 
 
 class OrderPipeline(Protocol):
@@ -40,9 +49,14 @@ class OrderPipeline(Protocol):
         *,
         state: str | None = None,
         detail: str | None = None,
+        fence: int | None = None,
         **fields: str,
     ) -> None:
-        """Append ``step``; set ``state`` and the other summary ``fields`` when given."""
+        """Append ``step``; set ``state`` and the other summary ``fields`` when given.
+
+        With ``fence`` (the token of the order lock held), raise :class:`OrderLockLost`
+        and record nothing if a newer token was drawn for the order since.
+        """
 
     async def summary(self, shop: str, order_id: str) -> dict[str, str]:
         """The order's summary fields (``state``, ``erp_instance``, ...); empty if unknown."""
@@ -78,8 +92,9 @@ class ExceptionQueue(Protocol):
 class OrderLocks(Protocol):
     """One handler per order at a time, across workers and replicas."""
 
-    def hold(self, shop: str, order_id: str) -> AbstractAsyncContextManager[None]:
-        """Hold the order's lock for the block (waiting while another worker holds it)."""
+    def hold(self, shop: str, order_id: str) -> AbstractAsyncContextManager[int]:
+        """Hold the order's lock for the block (waiting while another worker holds it);
+        the block receives the hold's fencing token."""
 
 
 class Acknowledgements(Protocol):
@@ -111,10 +126,11 @@ class ErpOrders(Protocol):
 
     async def post_sales_order(self, draft: SalesOrderDraft) -> SalesOrder:
         """Create the order, idempotently on its external reference: a repeat (even of an
-        edited snapshot) answers the order created first."""
+        edited snapshot) answers the order created first. That answer may still be ``draft``
+        or ``quoted`` while another posting of it is completing it: not posted yet."""
 
     async def find_by_reference(self, reference: str) -> SalesOrder | None:
-        """The order carrying this external reference, or None."""
+        """The order carrying this external reference (in any status), or None."""
 
     async def cancel(self, order_id: str) -> SalesOrder:
         """Cancel the order; :class:`~process_apis.orders.downstream.Rejected` with problem

@@ -20,7 +20,7 @@ from process_apis.orders.schemas import (
     ReplayRequest,
     ReplayResult,
 )
-from process_apis.orders.service import NotReplayable, OrdersService
+from process_apis.orders.service import NotReplayable, OrdersService, ReferenceRefused
 from shared.auth import requires
 from shared.idempotency import IDEMPOTENCY_KEY_PATTERN, IdempotencyStore, fingerprint
 from shared.problems import NotFound, ValidationFailed, problem_responses
@@ -45,6 +45,11 @@ class ExceptionNotFound(NotFound):
 class ExceptionNotReplayable(ValidationFailed):
     slug = "exception-not-replayable"
     title = "The exception holds no stream entry to replay"
+
+
+class ChannelReferenceRefused(ValidationFailed):
+    slug = "channel-reference-refused"
+    title = "The order can't be taken under its channel's reference"
 
 
 class OrdersController(Controller):
@@ -185,11 +190,19 @@ class OrdersController(Controller):
         ],
     ) -> Response[Any]:
         """Queue a canonical order (POS, marketplace) for the same pipeline as Shopify's:
-        routed, posted once to its ERP, and tracked under `/orders/v1/orders/{channel}/{id}`."""
+        routed, posted once to its ERP, and tracked under `/orders/v1/orders/{channel}/{id}`.
+        The ERP's external reference is the channel's own, `channel:{channel}:{order_id}`,
+        whatever `order.external_reference` says; one in another namespace (`shopify:...`,
+        another channel's) is refused with 422, as is a channel named like a Shopify shop."""
         fp = fingerprint(b"POST /orders/v1/orders", _ENC.encode(data))
 
         async def accept() -> tuple[int, Accepted]:
-            entry_id = await orders.accept_channel_order(data.channel, data.order_id, data.order)
+            try:
+                entry_id = await orders.accept_channel_order(
+                    data.channel, data.order_id, data.order
+                )
+            except ReferenceRefused as exc:
+                raise ChannelReferenceRefused(str(exc), errors=exc.errors) from None
             return 202, Accepted(
                 shop=data.channel,
                 order_id=data.order_id,

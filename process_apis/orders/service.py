@@ -8,15 +8,30 @@ to retry or bury; a buried entry becomes an exception record, which an operator 
 
 The service holds no connection of its own: its stores and clients come in through the
 constructor, as the Protocols of :mod:`process_apis.orders.ports`.
+
+Exactly once, without holes:
+
+- every entry is handled under its order's lock, and every step recorded under the hold's
+  fencing token: a handler whose lease ran out cannot record over the one after it (it fails
+  transiently, and the entry is handled again);
+- an order the ERP answers unconfirmed (a draft or quotation) is not posted, so it is neither
+  recorded as posted nor acknowledged in Shopify;
+- an order another ERP instance holds already is not posted to a newly routed one: that is
+  an exception of kind ``reroute-needs-operator``, since moving an order is an operator's call;
+- an order from another channel is posted under its channel's namespace of references
+  (``channel:<channel>:<order id>``), built here: no channel can claim another's order,
+  Shopify's included.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import msgspec
@@ -29,6 +44,7 @@ from process_apis.orders.ports import (
     CustomerIndex,
     ErpOrders,
     ExceptionQueue,
+    OrderLockLost,
     OrderLocks,
     OrderPipeline,
     OrderStream,
@@ -38,6 +54,7 @@ from process_apis.orders.routing import NoRoute, choose_instance
 from process_apis.orders.schemas import BusinessImpact, OrderException, RetryRecord
 from process_apis.orders.settings import OrdersSettings
 from shared.events import ORIGINAL_ID, Entry, PermanentFailure, TransientFailure
+from shared.models import OrderStatus as SalesOrderStatus
 from shared.models import SalesOrderDraft
 from shared.streams import (
     CHANNEL_ORDER_TOPIC,
@@ -55,11 +72,72 @@ from shared.streams import (
 LATE_CREATES = frozenset({ORDERS_UPDATED, ORDERS_PAID})
 ORDER_TOPICS = frozenset({ORDERS_CREATE, ORDERS_CANCELLED, *LATE_CREATES})
 FINAL_STATES = frozenset({"acknowledged", "posted"})
+#: ERP statuses of an order created but never confirmed: not posted.
+UNCONFIRMED = frozenset({SalesOrderStatus.DRAFT, SalesOrderStatus.QUOTED})
+#: The exception kind of an order that routing now sends to another ERP instance than the one
+#: that has it.
+REROUTE_NEEDS_OPERATOR = "reroute-needs-operator"
+#: Reference namespaces no channel order may claim: Shopify's and the channels' own.
+RESERVED_NAMESPACES = ("shopify:", "channel:")
+#: The longest external reference the ERP system API takes.
+MAX_REFERENCE = 128
 T = TypeVar("T")
 
 
 class NotReplayable(ValueError):
     """The exception's snapshot is no stream entry (it was buried as malformed)."""
+
+
+class ReferenceRefused(ValueError):
+    """A channel order that can't be taken in its channel's namespace; ``errors`` name the
+    field, as in a problem's ``errors``."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.errors = [{"field": field, "message": message}]
+
+
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """The order an entry is handled for, under its lock's fencing token."""
+
+    shop: str
+    order_id: str
+    correlation: str
+    fence: int
+    replayed: bool
+
+
+def channel_reference(channel: str, order_id: str) -> str:
+    """The ERP's external reference of an order from another channel: the channel's own."""
+    return f"channel:{channel}:{order_id}"
+
+
+def channel_order_draft(channel: str, order_id: str, draft: SalesOrderDraft) -> SalesOrderDraft:
+    """The draft as posted: under the channel's reference and name, whatever the body said.
+
+    Raise :class:`ReferenceRefused` when the body claims a reference of Shopify's or of a
+    channel's namespace (other than this order's own), when the channel names a Shopify shop
+    (whose orders' pipeline records it would share), or when the reference would be too long.
+    """
+    reference = channel_reference(channel, order_id)
+    claimed = draft.external_reference
+    if claimed != reference and claimed.casefold().startswith(RESERVED_NAMESPACES):
+        raise ReferenceRefused(
+            "order.external_reference",
+            f"{claimed!r} is outside channel {channel!r}'s namespace; the reference is "
+            f"built from channel and order id ({reference!r})",
+        )
+    if channel.casefold().endswith(".myshopify.com"):
+        raise ReferenceRefused(
+            "channel", f"{channel!r} names a Shopify shop; Shopify orders arrive by webhook"
+        )
+    if len(reference) > MAX_REFERENCE:
+        raise ReferenceRefused(
+            "order_id",
+            f"channel and order id make a reference longer than {MAX_REFERENCE} characters",
+        )
+    return msgspec.structs.replace(draft, external_reference=reference, channel=channel)
 
 
 class OrdersService:
@@ -100,54 +178,58 @@ class OrdersService:
         if not event.shop:
             raise PermanentFailure("the entry names no shop", kind="malformed")
         correlation = _correlation(event, entry)
+        body: dict[str, Any] = {}
         if isinstance(event, ChannelOrder):
-            await self._post_channel_order(event, correlation)
-            return
-        if event.topic not in ORDER_TOPICS:
+            order_id = event.order_id
+        elif event.topic not in ORDER_TOPICS:
             return  # other topics are consumed by other processes from the same stream
-        shop = event.shop
-        body = _decode_body(event.body)
-        order_id = str(body.get("id", ""))
-        if not order_id:
-            raise PermanentFailure("the webhook body has no order id", kind="malformed")
-        async with self.locks.hold(shop, order_id):
-            if event.topic == ORDERS_CREATE:
-                await self._post_shopify_order(shop, order_id, body, correlation, event.topic)
-            elif event.topic in LATE_CREATES:
-                await self._late_create(shop, order_id, correlation, event.topic)
-            else:
-                await self._cancel(shop, order_id, body, correlation)
+        else:
+            body = _decode_body(event.body)
+            order_id = str(body.get("id", ""))
+            if not order_id:
+                raise PermanentFailure("the webhook body has no order id", kind="malformed")
+        try:
+            async with self.locks.hold(event.shop, order_id) as fence:
+                held = _Held(event.shop, order_id, correlation, fence, event.replay_of is not None)
+                if isinstance(event, ChannelOrder):
+                    await self._post_channel_order(held, event)
+                elif event.topic == ORDERS_CREATE:
+                    await self._post_shopify_order(held, body, event.topic)
+                elif event.topic in LATE_CREATES:
+                    await self._late_create(held, event.topic)
+                else:
+                    await self._cancel(held, body)
+        except OrderLockLost as exc:
+            # The lease ran out under this handler and another worker holds the order now:
+            # stop here; the entry is delivered again and handled under a fresh lock.
+            raise TransientFailure(str(exc)) from exc
 
-    async def _late_create(self, shop: str, order_id: str, correlation: str, topic: str) -> None:
-        summary = await self.pipeline.summary(shop, order_id)
+    async def _record(self, held: _Held, step: str, **fields: Any) -> None:
+        """Record a step of the held order, fenced by the hold's token."""
+        await self.pipeline.record(held.shop, held.order_id, step, fence=held.fence, **fields)
+
+    async def _late_create(self, held: _Held, topic: str) -> None:
+        summary = await self.pipeline.summary(held.shop, held.order_id)
         if summary.get("state"):
             # orders/create got here first (or is being handled): nothing to fetch.
-            await self.pipeline.record(shop, order_id, f"{topic} noted")
+            await self._record(held, f"{topic} noted")
             return
         # It arrived before orders/create (or that was lost): fetch the order rather than fail.
-        current = await self.shopify.get_order(shop, order_id)
-        await self.pipeline.record(shop, order_id, "fetched", detail=f"after {topic}")
-        await self._post_shopify_order(shop, order_id, current, correlation, topic)
+        current = await self.shopify.get_order(held.shop, held.order_id)
+        await self._record(held, "fetched", detail=f"after {topic}")
+        await self._post_shopify_order(held, current, topic)
 
-    async def _post_shopify_order(
-        self, shop: str, order_id: str, body: dict[str, Any], correlation: str, topic: str
-    ) -> None:
+    async def _post_shopify_order(self, held: _Held, body: dict[str, Any], topic: str) -> None:
+        shop, order_id = held.shop, held.order_id
         summary = await self.pipeline.summary(shop, order_id)
         if summary.get("state") == "acknowledged":
-            await self.pipeline.record(shop, order_id, "duplicate ignored", detail=topic)
+            await self._record(held, "duplicate ignored", detail=topic)
             return
         if summary.get("state") == "cancelled" or body.get("cancelled_at"):
-            await self.pipeline.record(
-                shop, order_id, "not posted", state="cancelled", detail="cancelled in Shopify"
-            )
+            await self._record(held, "not posted", state="cancelled", detail="cancelled in Shopify")
             return
-        await self.pipeline.record(
-            shop,
-            order_id,
-            "received",
-            state="received",
-            detail=topic,
-            correlation_id=correlation,
+        await self._record(
+            held, "received", state="received", detail=topic, correlation_id=held.correlation
         )
         if self.settings.acknowledge_in_shopify:
             await self.acknowledgements.awaiting(shop, order_id)
@@ -155,49 +237,61 @@ class OrdersService:
             draft = to_sales_order(shop, body)
         except MappingError as exc:
             raise PermanentFailure(f"mapping failed: {exc}", kind="mapping") from exc
-        await self.pipeline.record(shop, order_id, "validated", state="validated")
-        await self._post(shop, order_id, draft, acknowledge=True)
+        await self._record(held, "validated", state="validated")
+        await self._post(held, draft, summary, acknowledge=True)
 
-    async def _post_channel_order(self, event: ChannelOrder, correlation: str) -> None:
+    async def _post_channel_order(self, held: _Held, event: ChannelOrder) -> None:
         try:
-            draft = msgspec.json.decode(event.body, type=SalesOrderDraft)
+            draft = channel_order_draft(
+                event.shop,
+                event.order_id,
+                msgspec.json.decode(event.body, type=SalesOrderDraft),
+            )
         except msgspec.DecodeError as exc:
             raise PermanentFailure(f"invalid canonical order: {exc}", kind="mapping") from exc
-        channel, order_id = event.shop, event.order_id
-        summary = await self.pipeline.summary(channel, order_id)
+        except ReferenceRefused as exc:
+            # An entry queued before references were namespaced, or a replay edited to claim
+            # another channel's reference.
+            raise PermanentFailure(str(exc), kind="mapping") from exc
+        summary = await self.pipeline.summary(held.shop, held.order_id)
         if summary.get("state") in FINAL_STATES:
             return
-        await self.pipeline.record(
-            channel,
-            order_id,
+        await self._record(
+            held,
             "received",
             state="validated",
             detail=CHANNEL_ORDER_TOPIC,
-            correlation_id=correlation,
+            correlation_id=held.correlation,
         )
-        await self._post(channel, order_id, draft, acknowledge=False)
+        await self._post(held, draft, summary, acknowledge=False)
 
     async def _post(
-        self, shop: str, order_id: str, draft: SalesOrderDraft, *, acknowledge: bool
+        self, held: _Held, draft: SalesOrderDraft, summary: dict[str, str], *, acknowledge: bool
     ) -> None:
+        shop, order_id = held.shop, held.order_id
         try:
             instance = choose_instance(
                 draft, shop, self.settings.routes, self.settings.default_instance, set(self.erps)
             )
         except NoRoute as exc:
             raise PermanentFailure(str(exc), kind="routing") from exc
-        await self.pipeline.record(
-            shop, order_id, "routed", state="routed", detail=instance, erp_instance=instance
-        )
+        await self._refuse_reroute(held, draft.external_reference, instance, summary)
+        await self._record(held, "routed", state="routed", detail=instance, erp_instance=instance)
         erp = self.erps[instance]
         async with self._inflight[instance]:
             order = await self._erp_call(
                 f"erp {instance} create order", lambda: erp.post_sales_order(draft)
             )
+        if order.status in UNCONFIRMED:
+            # Created but not confirmed (an ERP answering the order a crashed posting left
+            # half-made): not posted until confirmed, so neither recorded nor acknowledged.
+            raise TransientFailure(
+                f"erp {instance} holds {draft.external_reference} unconfirmed "
+                f"({order.status}): not posted yet"
+            )
         await self.customers.add(shop, order_id, draft)
-        await self.pipeline.record(
-            shop,
-            order_id,
+        await self._record(
+            held,
             "posted",
             state="posted",
             detail=f"{instance} {order.number or order.id}",
@@ -206,18 +300,63 @@ class OrdersService:
         )
         if acknowledge and self.settings.acknowledge_in_shopify:
             await self.shopify.acknowledge(shop, order_id, instance, order)
-            await self.pipeline.record(
-                shop,
-                order_id,
+            await self._record(
+                held,
                 "acknowledged",
                 state="acknowledged",
                 detail=f"erp:{instance}:{order.number or order.id}",
             )
             await self.acknowledgements.acknowledged(shop, order_id)
 
-    async def _cancel(
-        self, shop: str, order_id: str, body: dict[str, Any], correlation: str
+    async def _refuse_reroute(
+        self, held: _Held, reference: str, instance: str, summary: dict[str, str]
     ) -> None:
+        """Raise PermanentFailure (``reroute-needs-operator``) if another instance has the order.
+
+        An edited replay can route an order elsewhere (a new shipping country): the instance
+        the pipeline last routed it to is asked for it, and on a replay every other instance
+        too. An order cancelled there does not count: cancelling it is how an operator moves
+        it.
+        """
+        previous = summary.get("erp_instance")
+        others = [n for n in self.erps if n != instance and (held.replayed or n == previous)]
+        if not others:
+            return
+        found = await asyncio.gather(
+            *(
+                self._erp_call(
+                    f"erp {name} find order",
+                    functools.partial(self.erps[name].find_by_reference, reference),
+                )
+                for name in others
+            )
+        )
+        held_by = [
+            (name, order)
+            for name, order in zip(others, found, strict=True)
+            if order is not None and order.status != SalesOrderStatus.CANCELLED
+        ]
+        if not held_by:
+            return
+        name, order = held_by[0]
+        number = order.number or order.id
+        await self._record(
+            held,
+            "reroute refused",
+            detail=f"in {name} as {number}; routing now says {instance}",
+            erp_instance=name,
+            erp_order_id=order.id,
+            erp_order_number=order.number or "",
+        )
+        raise PermanentFailure(
+            f"order {reference} is in ERP {name} as {number}, but routing now sends it to "
+            f"{instance}: nothing was posted. Moving an order between ERP instances is an "
+            f"explicit operator action (cancel it in {name}, then replay).",
+            kind=REROUTE_NEEDS_OPERATOR,
+        )
+
+    async def _cancel(self, held: _Held, body: dict[str, Any]) -> None:
+        shop, order_id = held.shop, held.order_id
         summary = await self.pipeline.summary(shop, order_id)
         instance = summary.get("erp_instance")
         erp_id = summary.get("erp_order_id")
@@ -240,12 +379,11 @@ class OrdersService:
                 f"erp {instance} find order", lambda: erp.find_by_reference(reference)
             )
             if found is None:
-                await self.pipeline.record(
-                    shop,
-                    order_id,
+                await self._record(
+                    held,
                     "cancelled before posting",
                     state="cancelled",
-                    correlation_id=correlation,
+                    correlation_id=held.correlation,
                 )
                 # It will never have an ERP number: stop counting it as awaiting one.
                 await self.acknowledgements.acknowledged(shop, order_id)
@@ -262,9 +400,7 @@ class OrdersService:
                     kind="cancel-after-shipment",
                 ) from exc
             raise
-        await self.pipeline.record(
-            shop, order_id, "cancelled", state="cancelled", detail=f"{instance} {erp_id}"
-        )
+        await self._record(held, "cancelled", state="cancelled", detail=f"{instance} {erp_id}")
         await self.acknowledgements.acknowledged(shop, order_id)
 
     async def _erp_call(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
@@ -357,7 +493,12 @@ class OrdersService:
     async def accept_channel_order(
         self, channel: str, order_id: str, draft: SalesOrderDraft
     ) -> str:
-        """Queue a canonical order from another channel; return its stream entry id."""
+        """Queue a canonical order from another channel; return its stream entry id.
+
+        The order's external reference is the channel's (:func:`channel_reference`); raise
+        :class:`ReferenceRefused` if the body claims another namespace's.
+        """
+        draft = channel_order_draft(channel, order_id, draft)
         entry = ChannelOrder(
             shop=channel,
             order_id=order_id,

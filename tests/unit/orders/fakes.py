@@ -14,18 +14,36 @@ from typing import Any
 import msgspec
 
 from process_apis.orders.downstream import Rejected
+from process_apis.orders.ports import OrderLockLost
 from process_apis.orders.schemas import ExceptionState, OrderException, OrderStatus, PipelineStep
 from shared.models import Money, SalesOrder, SalesOrderDraft
 from shared.models import OrderStatus as ErpOrderStatus
 from shared.streams import StreamEntry
 
 
-class FakePipeline:
-    """Summaries and steps per order, as ``PipelineStore`` keeps them."""
+class FakeFences:
+    """Per-order fencing counters, shared by the fake locks and the fake pipeline (in Redis
+    both read the same key)."""
 
     def __init__(self) -> None:
+        self.newest: dict[tuple[str, str], int] = {}
+
+    def draw(self, shop: str, order_id: str) -> int:
+        """A token larger than every one drawn before for the order."""
+        token = self.newest.get((shop, order_id), 0) + 1
+        self.newest[(shop, order_id)] = token
+        return token
+
+
+class FakePipeline:
+    """Summaries and steps per order, as ``PipelineStore`` keeps them; a record made under a
+    fencing token older than the newest drawn is refused with ``OrderLockLost``."""
+
+    def __init__(self, fences: FakeFences | None = None) -> None:
         self.summaries: dict[tuple[str, str], dict[str, str]] = {}
         self.history: dict[tuple[str, str], list[PipelineStep]] = {}
+        self.fences = fences or FakeFences()
+        self.refused: list[tuple[str, str, str, int]] = []
 
     async def record(
         self,
@@ -35,8 +53,12 @@ class FakePipeline:
         *,
         state: str | None = None,
         detail: str | None = None,
+        fence: int | None = None,
         **fields: str,
     ) -> None:
+        if fence is not None and fence < self.fences.newest.get((shop, order_id), 0):
+            self.refused.append((shop, order_id, step, fence))
+            raise OrderLockLost(f"{shop} {order_id}: {step!r} under stale token {fence}")
         now = time.time()
         summary = self.summaries.setdefault((shop, order_id), {"received_at": str(now)})
         summary.update(shop=shop, order_id=order_id, updated_at=str(now), **fields)
@@ -130,21 +152,33 @@ class FakeExceptions:
 
 
 class FakeLocks:
-    """Records every lock taken, and which are held right now."""
+    """Records every lock taken, which are held right now, and the fencing token of each.
 
-    def __init__(self) -> None:
+    :meth:`lose` plays the lease running out under the holder while another worker takes
+    the lock: a newer token is drawn, so the holder's later records are refused.
+    """
+
+    def __init__(self, fences: FakeFences | None = None) -> None:
         self.taken: list[tuple[str, str]] = []
         self.held: set[tuple[str, str]] = set()
+        self.tokens: list[int] = []
+        self.fences = fences or FakeFences()
 
     @contextlib.asynccontextmanager
-    async def hold(self, shop: str, order_id: str) -> AsyncIterator[None]:
+    async def hold(self, shop: str, order_id: str) -> AsyncIterator[int]:
         assert (shop, order_id) not in self.held, "the order's lock is held already"
         self.taken.append((shop, order_id))
         self.held.add((shop, order_id))
+        token = self.fences.draw(shop, order_id)
+        self.tokens.append(token)
         try:
-            yield
+            yield token
         finally:
             self.held.discard((shop, order_id))
+
+    def lose(self, shop: str, order_id: str) -> int:
+        """Another worker takes the order's lock: the newer token it draws."""
+        return self.fences.draw(shop, order_id)
 
 
 class FakeAcknowledgements:
@@ -187,7 +221,9 @@ class FakeErp:
     """One ERP instance: orders by id, idempotent on the external reference.
 
     ``fail`` makes the next calls raise it; ``delay`` makes them slow; ``shipped`` orders
-    refuse cancelling with a 409 problem, as the ERP system API does.
+    refuse cancelling with a 409 problem, as the ERP system API does; ``status`` is the
+    status new orders are answered with (``draft`` or ``quoted`` plays an ERP that answers
+    an unconfirmed order).
     """
 
     def __init__(self, instance: str) -> None:
@@ -199,6 +235,7 @@ class FakeErp:
         self.shipped: set[str] = set()
         self.fail: Exception | None = None
         self.delay = 0.0
+        self.status = ErpOrderStatus.CONFIRMED
         self._ids = itertools.count(1)
 
     async def _call(self) -> None:
@@ -218,7 +255,7 @@ class FakeErp:
             id=f"{self.instance}-{n}",
             number=f"SO{n:04d}",
             external_reference=draft.external_reference,
-            status=ErpOrderStatus.CONFIRMED,
+            status=self.status,
             currency=draft.currency,
             customer_email=draft.customer.email,
             lines=draft.lines,

@@ -72,6 +72,8 @@ class World:
     shopify: FakeShopify = field(default_factory=FakeShopify)
 
     def __post_init__(self) -> None:
+        # One fencing counter per order, as the lock and the pipeline share it in Redis.
+        self.pipeline.fences = self.locks.fences
         self.service = OrdersService(
             self.settings,
             pipeline=self.pipeline,
@@ -439,7 +441,7 @@ async def test_an_edited_replay_posts_the_edited_order(world: World) -> None:
 # -- orders from other channels ---------------------------------------------------------------
 
 
-def channel_draft(reference: str = "pos:store-12:A-77") -> SalesOrderDraft:
+def channel_draft(reference: str = "A-77") -> SalesOrderDraft:
     return SalesOrderDraft(
         external_reference=reference,
         currency="USD",
@@ -460,12 +462,17 @@ async def test_a_channel_order_is_queued_then_posted_without_shopify(world: Worl
         "A-77",
         "strata/orders.create",
     )
-    assert msgspec.json.decode(queued.body, type=SalesOrderDraft) == draft
+    # Posted under the channel's own reference, not the one the body carried.
+    posted = msgspec.structs.replace(
+        draft, external_reference="channel:pos.store-12:A-77", channel="pos.store-12"
+    )
+    assert msgspec.json.decode(queued.body, type=SalesOrderDraft) == posted
     assert queued.correlation_id
     assert world.pipeline.state("pos.store-12", "A-77") == "received"
 
     await world.service.handle(delivered(encode_entry(queued)))
-    assert world.us.posted == [draft]  # USD routes to the US ERP
+    assert world.us.posted == [posted]  # USD routes to the US ERP
+    assert world.locks.taken == [("pos.store-12", "A-77")]
     assert world.shopify.acknowledged == []
     assert world.pipeline.state("pos.store-12", "A-77") == "posted"
     assert world.pipeline.steps("pos.store-12", "A-77") == [
