@@ -20,7 +20,12 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Server, Tag
 from litestar.types import ControllerRouterHandler, Middleware
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    GCCollector,
+    ProcessCollector,
+)
 from prometheus_client.exposition import generate_latest
 
 from shared.auth import AuthPlugin, AuthSettings
@@ -33,7 +38,7 @@ from shared.settings import load_settings
 from shared.strict_bodies import reject_lenient_bodies
 from shared.telemetry.asgi import TracingPlugin
 from shared.telemetry.business import SCRAPE_HOOKS
-from shared.telemetry.metrics import HttpMetrics, metrics_middleware_factory
+from shared.telemetry.metrics import HttpMetrics
 from shared.telemetry.spans import Tracing, process_tracing
 
 PROBE_PATHS = ("/health/", "/metrics", "/schema")
@@ -69,6 +74,9 @@ def build_service_app(
     turns it off.
     """
     registry = CollectorRegistry(auto_describe=True)
+    # CPU, memory, open files and garbage collection: what operators expect on every target.
+    ProcessCollector(registry=registry)
+    GCCollector(registry=registry)
     metrics = HttpMetrics(service, registry)
     plugins: list[Any] = []
     if auth is not None:
@@ -76,8 +84,9 @@ def build_service_app(
     if rate_limit is not None:
         plugins.append(RateLimitPlugin(rate_limit, registry=registry))
     # Last, so its middleware goes in front of authentication's: the span covers the request.
+    # The same layer records the HTTP metrics (one layer a request, not two).
     traces = tracing or process_tracing(service)
-    plugins.append(TracingPlugin(traces, service, PROBE_PATHS))
+    plugins.append(TracingPlugin(traces, service, PROBE_PATHS, metrics=metrics))
     app = Litestar(
         route_handlers=[
             *route_handlers,
@@ -86,7 +95,6 @@ def build_service_app(
         ],
         lifespan=list(lifespan),
         middleware=[
-            metrics_middleware_factory(metrics, PROBE_PATHS),
             *_deprecation(deprecations),
             *middleware,
         ],
@@ -148,22 +156,40 @@ def load_rate_limit_settings(
     redis_url: str,
     environ: Mapping[str, str] | None = None,
 ) -> RateLimitSettings:
-    """A service's rate limits (``<service_prefix>RATELIMIT_*``).
-
-    Unless policies are configured, every client gets 200 requests a second with bursts of
-    400 on the service's API paths, and the limit fails open to an in-process limiter while
-    Redis is down: availability first, since the callers are our own services and apps.
-    """
+    """A service's rate limits (``<service_prefix>RATELIMIT_*``), with the service's defaults
+    (:func:`service_rate_limits`)."""
     import os
 
     env = dict(os.environ if environ is None else environ)
     prefix = f"{service_prefix}RATELIMIT_"
     env.setdefault(f"{prefix}REDIS_URL", redis_url)
-    settings = load_settings(RateLimitSettings, env, prefix=prefix)
-    if settings.policies:
-        return settings
+    loaded = load_settings(RateLimitSettings, env, prefix=prefix)
+    return service_rate_limits(loaded, redis_url=redis_url, api_prefix=api_prefix)
+
+
+#: The ``redis_url`` of a service's rate-limit part that stands for the service's own Redis:
+#: the default of the part in a service's settings (a loader sets the service's Redis where
+#: ``<PREFIX>RATELIMIT_REDIS_URL`` is unset).
+SERVICE_REDIS = ""
+
+
+def service_rate_limits(
+    ratelimit: RateLimitSettings, *, redis_url: str, api_prefix: str
+) -> RateLimitSettings:
+    """A service's rate-limit part with the service's defaults filled in.
+
+    A part whose ``redis_url`` is :data:`SERVICE_REDIS` uses the service's ``redis_url``.
+    Unless policies are configured, every client gets 200 requests a second with bursts of
+    400 on the service's API paths (``api_prefix``), and the limit fails open to an
+    in-process limiter while Redis is down: availability first, since the callers are our
+    own services and apps.
+    """
+    if ratelimit.redis_url == SERVICE_REDIS:
+        ratelimit = msgspec.structs.replace(ratelimit, redis_url=redis_url)
+    if ratelimit.policies:
+        return ratelimit
     default = Policy(name="default", limit=200, period=1.0, burst=400, paths=(api_prefix,))
-    return msgspec.structs.replace(settings, policies=(default,))
+    return msgspec.structs.replace(ratelimit, policies=(default,))
 
 
 def _deprecation(settings: DeprecationSettings | None) -> list[Middleware]:

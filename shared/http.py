@@ -1,24 +1,44 @@
 """The one way Strata services make outbound HTTP clients.
 
-Timeouts are always explicit, connections are pooled, and the transport is aiohttp's (through
-``httpx-aiohttp``) by default: it keeps httpx's API but costs about a third of httpx's own
-transport per request (see the performance notes), which matters on every proxied call.
-Each outbound request gets one client span and a W3C ``traceparent`` header, as a child of
-the current span (the request or stream entry in hand).
+Timeouts are always explicit, connections are pooled, and every outbound request gets one
+client span and a W3C ``traceparent`` header, as a child of the current span (the request or
+stream entry in hand). :func:`make_client` returns an ``httpx.AsyncClient`` (a
+:class:`LeanAsyncClient`), so callers keep httpx's API, its errors and its test doubles.
+
+What a proxied call costs here, CPU per request against a local upstream (one uvicorn worker,
+uvloop): httpx's own transport about 1,000 µs; httpx over aiohttp (``httpx-aiohttp``) about
+175 µs, of which httpx's client machinery (URL merging and re-parsing, auth and redirect
+generators, event hooks, the cookie jar, streaming wrappers) is about 110 µs and aiohttp's
+request path about 60; :class:`LeanAsyncClient` over :class:`LeanTransport` about 45 µs,
+cheaper than calling aiohttp directly. ``transport="aiohttp"`` and ``"httpx"`` remain for
+what the lean transport leaves out (HTTP proxies, HTTP/2, streamed uploads of unknown length
+are read into memory first).
 """
 
 from __future__ import annotations
 
+import asyncio
+import collections
+import datetime
+import logging
+import ssl
+import time
 from collections.abc import Generator
-from typing import Literal
+from typing import Any, Literal
 
+import httptools
 import httpx
 import msgspec
 
 from shared.telemetry.httpx_transport import TracedTransport
 from shared.telemetry.spans import Tracing, process_tracing
 
-Transport = Literal["aiohttp", "httpx"]
+Transport = Literal["lean", "aiohttp", "httpx"]
+
+_DEFAULT = httpx.USE_CLIENT_DEFAULT
+#: Parsed request URLs a client keeps (paths called again skip httpx's URL parse).
+URL_CACHE_SIZE = 512
+_HTTPX_LOG = logging.getLogger("httpx")  # httpx logs each request here at INFO; so do we
 
 
 class HttpClientSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -28,7 +48,7 @@ class HttpClientSettings(msgspec.Struct, frozen=True, kw_only=True):
     pool_timeout: float = 5.0
     max_connections: int = 100
     max_keepalive: int = 50
-    transport: Transport = "aiohttp"
+    transport: Transport = "lean"
 
 
 class StaticBearer(httpx.Auth):
@@ -63,7 +83,9 @@ def make_client(
         max_connections=s.max_connections, max_keepalive_connections=s.max_keepalive
     )
     transport: httpx.AsyncBaseTransport
-    if s.transport == "aiohttp":
+    if s.transport == "lean":
+        transport = LeanTransport(limits)
+    elif s.transport == "aiohttp":
         from httpx_aiohttp import AiohttpTransport
 
         transport = AiohttpTransport(limits=limits, trust_env=False)
@@ -72,12 +94,640 @@ def make_client(
     traces = tracing or process_tracing()
     if traces.enabled:
         transport = TracedTransport(transport, traces.tracer("strata.http"))
-    return httpx.AsyncClient(
+    return LeanAsyncClient(
         base_url=base_url,
         timeout=timeout,
         transport=transport,
         headers=headers,
         auth=auth,
-        event_hooks=event_hooks,  # type: ignore[arg-type]
+        event_hooks=event_hooks,
         trust_env=False,
     )
+
+
+class LeanAsyncClient(httpx.AsyncClient):
+    """``httpx.AsyncClient`` with a short path for the calls services make.
+
+    A request with a path relative to the base URL (or an absolute URL), optional content,
+    JSON, query parameters and headers, the client's own auth, timeout and redirect setting,
+    and no event hooks or stored cookies goes straight to the transport: one URL parse
+    instead of three, the auth flow driven only when there is one, cookies extracted only
+    from answers that set some. What it does is httpx's ``request()``: the same headers,
+    auth flow, ``Response`` (read, with ``request``, ``elapsed`` and ``history``), errors
+    and ``httpx`` INFO log line. Anything else takes httpx's own path. Measured: about 30 µs a
+    call against 110 for httpx's path, over the same transport.
+    """
+
+    def __init__(self, *, transport: httpx.AsyncBaseTransport, **kwargs: Any) -> None:
+        super().__init__(transport=transport, **kwargs)
+        self._direct = transport
+        self._urls: dict[str, httpx.URL] = {}
+        self._encoding = kwargs.get("default_encoding", "utf-8")
+        base = self.base_url
+        # httpx appends a relative URL's path to the base's, which ends with "/".
+        plain = not (base.is_relative_url or base.userinfo or base.query or base.fragment)
+        self._base = str(base).removesuffix("/") if plain else ""
+
+    async def request(
+        self,
+        method: str,
+        url: httpx.URL | str,
+        *,
+        content: Any = None,
+        data: Any = None,
+        files: Any = None,
+        json: Any = None,
+        params: Any = None,
+        headers: Any = None,
+        cookies: Any = None,
+        auth: Any = _DEFAULT,
+        follow_redirects: Any = _DEFAULT,
+        timeout: Any = _DEFAULT,  # noqa: ASYNC109 - httpx's signature
+        extensions: Any = None,
+    ) -> httpx.Response:
+        """As ``httpx.AsyncClient.request``."""
+        target = self._short_url(url)
+        if (
+            target is None
+            or data is not None
+            or files is not None
+            or cookies is not None
+            or extensions is not None
+            or auth is not _DEFAULT
+            or follow_redirects is not _DEFAULT
+            or timeout is not _DEFAULT
+            or self.follow_redirects
+            or self.is_closed
+            or (params is not None and self.params)
+            or self.event_hooks["request"]
+            or self.event_hooks["response"]
+            or self.cookies.jar
+        ):
+            return await super().request(
+                method,
+                url,
+                content=content,
+                data=data,
+                files=files,
+                json=json,
+                params=params,
+                headers=headers,
+                cookies=cookies,
+                auth=auth,
+                follow_redirects=follow_redirects,
+                timeout=timeout,
+                extensions=extensions,
+            )
+        merged = self.headers.copy()
+        if headers:
+            merged.update(headers)
+        request = httpx.Request(
+            method,
+            target,
+            params=params,
+            headers=merged,
+            content=content,
+            json=json,
+            extensions={"timeout": self.timeout.as_dict()},
+        )
+        flow = self.auth
+        if flow is None:
+            return await self._exchange(request)
+        history: list[httpx.Response] = []
+        steps = flow.async_auth_flow(request)
+        try:
+            request = await steps.__anext__()
+            while True:
+                response = await self._exchange(request)
+                try:
+                    request = await steps.asend(response)
+                except StopAsyncIteration:
+                    response.history = list(history)
+                    return response
+                response.history = list(history)
+                history.append(response)
+        finally:
+            await steps.aclose()
+
+    def _short_url(self, url: httpx.URL | str) -> httpx.URL | None:
+        """The request URL, merged as httpx merges it, or None for httpx's own path.
+
+        Parsed URLs are kept for the paths called again (httpx's parse costs about 10 µs);
+        the cache is emptied when it reaches ``URL_CACHE_SIZE`` paths.
+        """
+        if not isinstance(url, str):
+            return None
+        parsed = self._urls.get(url)
+        if parsed is not None:
+            return parsed
+        if self._base:
+            if url[:1] != "/" or url[1:2] == "/":
+                return None
+            parsed = httpx.URL(self._base + url)
+        elif "://" in url and "@" not in url:
+            parsed = httpx.URL(url)
+        else:
+            return None
+        if len(self._urls) >= URL_CACHE_SIZE:
+            self._urls.clear()
+        self._urls[url] = parsed
+        return parsed
+
+    async def _exchange(self, request: httpx.Request) -> httpx.Response:
+        """One request through the transport, its answer read (httpx's ``send`` does this)."""
+        start = time.perf_counter()
+        try:
+            response = await self._direct.handle_async_request(request)
+        except httpx.RequestError as exc:
+            _attach(exc, request)
+            raise
+        response.request = request
+        stream = response.stream
+        lean = stream if isinstance(stream, _Body) else None
+        if lean is not None and _PRESET_CONTENT and not lean.encoded:
+            # The body is in hand and needs no decoding: httpx's read would copy it through
+            # its decoder and chunker generators (about 10 µs).
+            response._content = lean.body
+            response.is_stream_consumed = response.is_closed = True
+        else:
+            try:
+                await response.aread()
+            except httpx.RequestError as exc:
+                _attach(exc, request)
+                await response.aclose()
+                raise
+        response.elapsed = datetime.timedelta(seconds=time.perf_counter() - start)
+        if lean.sets_cookies if lean is not None else "set-cookie" in response.headers:
+            self.cookies.extract_cookies(response)
+        response.default_encoding = self._encoding
+        if _HTTPX_LOG.isEnabledFor(logging.INFO):
+            _HTTPX_LOG.info(
+                'HTTP Request: %s %s "%s %d %s"',
+                request.method,
+                request.url,
+                response.http_version,
+                response.status_code,
+                response.reason_phrase,
+            )
+        return response
+
+
+class _Body(httpx.ByteStream):
+    """A body read whole by :class:`LeanTransport`, kept at hand for the client with what
+    the transport saw of the headers (a lookup in httpx's ``Headers`` costs microseconds)."""
+
+    def __init__(self, body: bytes, *, encoded: bool, sets_cookies: bool) -> None:
+        super().__init__(body)
+        self.body = body
+        self.encoded = encoded
+        self.sets_cookies = sets_cookies
+
+
+def _content_presettable() -> bool:
+    """Whether httpx keeps a read body where this module puts it (checked once)."""
+    probe = httpx.Response(200, stream=httpx.ByteStream(b""))
+    try:
+        probe._content = b"{}"
+        probe.is_stream_consumed = probe.is_closed = True
+        return probe.content == b"{}" and probe.json() == {}
+    except Exception:  # any other httpx: read the body its own way
+        return False
+
+
+_PRESET_CONTENT = _content_presettable()
+
+
+def _attach(exc: httpx.RequestError, request: httpx.Request) -> None:
+    try:
+        exc.request  # noqa: B018 - raises when no request is attached yet
+    except RuntimeError:
+        exc.request = request
+
+
+# -- the lean HTTP/1.1 transport ---------------------------------------------------------------
+
+
+class LeanTransport(httpx.AsyncBaseTransport):
+    """HTTP/1.1 over keep-alive connections on the running loop, parsed by httptools.
+
+    One pool per origin (at most ``max_connections`` open, ``max_keepalive`` kept idle for
+    ``keepalive_expiry`` seconds), one request at a time per connection. A request that finds
+    its reused connection closed by the server before any byte of the answer (the server's
+    keep-alive timeout racing ours) is sent once more on a new connection, as aiohttp does.
+    Timeouts are httpx's: ``connect``, ``pool`` (waiting for a free connection), ``write``
+    and ``read`` (the longest silence while waiting for the answer). Errors are httpx's:
+    ``ConnectError``, ``ConnectTimeout``, ``PoolTimeout``, ``WriteTimeout``, ``ReadTimeout``,
+    ``ReadError``, ``RemoteProtocolError``, ``LocalProtocolError``, ``UnsupportedProtocol``.
+    """
+
+    def __init__(
+        self, limits: httpx.Limits | None = None, *, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
+        limits = limits or httpx.Limits()
+        self.max_connections = limits.max_connections or 1_000_000
+        self.max_keepalive = min(
+            limits.max_keepalive_connections or self.max_connections, self.max_connections
+        )
+        self.keepalive_expiry = limits.keepalive_expiry
+        self._ssl = ssl_context
+        self._pools: dict[tuple[bytes, bytes, int | None], _Pool] = {}
+        self._closed = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request`` and read the whole answer."""
+        if self._closed:
+            raise RuntimeError("the transport is closed")
+        url = request.url
+        key = (url.raw_scheme, url.raw_host, url.port)
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = self._pool(key, request)
+        timeouts = request.extensions.get("timeout", {})
+        message = await _serialised(request)
+        answer: _Answer | None = None
+        for fresh in (False, True):
+            connection = await pool.acquire(request, timeouts, fresh=fresh)
+            try:
+                answer = await connection.exchange(message, request, timeouts)
+            except _StaleConnection:
+                pool.discard(connection)
+                continue
+            except BaseException:
+                pool.discard(connection)
+                raise
+            pool.release(connection, answer.keep_alive)
+            break
+        if answer is None:
+            raise httpx.RemoteProtocolError(
+                "Server disconnected without sending a response.", request=request
+            )
+        return httpx.Response(
+            answer.status,
+            headers=answer.headers,
+            stream=_Body(answer.body, encoded=answer.encoded, sets_cookies=answer.sets_cookies),
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": answer.reason},
+        )
+
+    def _pool(self, key: tuple[bytes, bytes, int | None], request: httpx.Request) -> _Pool:
+        scheme, host, port = key
+        if scheme not in (b"http", b"https") or not host:
+            raise httpx.UnsupportedProtocol(
+                f"Request URL {request.url} has an unsupported protocol or no host",
+                request=request,
+            )
+        context: ssl.SSLContext | None = None
+        if scheme == b"https":
+            if self._ssl is None:
+                self._ssl = httpx.create_ssl_context(trust_env=False)
+            context = self._ssl
+        default = 443 if scheme == b"https" else 80
+        pool = _Pool(self, host.decode("ascii"), port or default, context)
+        self._pools[key] = pool
+        return pool
+
+    async def aclose(self) -> None:
+        """Close every connection."""
+        self._closed = True
+        for pool in self._pools.values():
+            pool.close()
+        self._pools.clear()
+
+
+async def _serialised(request: httpx.Request) -> bytes:
+    """The request's bytes on the wire: request line, headers, blank line, body."""
+    try:
+        body = request.content
+        headers = request.headers.raw
+    except httpx.RequestNotRead:
+        # A streamed body of unknown length: read it and send it with its length.
+        body = await request.aread()
+        request.headers.pop("transfer-encoding", None)
+        request.headers["content-length"] = str(len(body))
+        headers = request.headers.raw
+    head = b"%s %s HTTP/1.1\r\n%s\r\n" % (
+        request.method.encode("ascii"),
+        request.url.raw_path,
+        b"".join([b"%s: %s\r\n" % pair for pair in headers]),
+    )
+    # One line break per line: a CR or LF inside a header would start a header of its own.
+    lines = len(headers) + 2
+    if head.count(b"\n") != lines or head.count(b"\r") != lines:
+        raise httpx.LocalProtocolError("A header holds a line break", request=request)
+    return head + body if body else head
+
+
+#: Lengths of the header names the transport notes as they arrive (a cheap first filter).
+_NOTED_LENGTHS = frozenset(
+    len(name)
+    for name in (b"content-encoding", b"set-cookie", b"content-length", b"transfer-encoding")
+)
+
+
+class _StaleConnection(Exception):
+    """A reused connection closed before any byte of the answer arrived."""
+
+
+class _Answer:
+    __slots__ = (
+        "body",
+        "encoded",
+        "framed",
+        "headers",
+        "keep_alive",
+        "reason",
+        "sets_cookies",
+        "status",
+    )
+
+    def __init__(self) -> None:
+        self.status = 0
+        self.reason = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.body = b""
+        self.keep_alive = False
+        self.encoded = False  # a Content-Encoding to undo
+        self.sets_cookies = False
+        self.framed = False  # a Content-Length or Transfer-Encoding
+
+
+class _Pool:
+    """The connections to one origin: idle ones last in, first out; waiters in turn."""
+
+    def __init__(
+        self, owner: LeanTransport, host: str, port: int, context: ssl.SSLContext | None
+    ) -> None:
+        self.owner = owner
+        self.host = host
+        self.port = port
+        self.context = context
+        self.idle: list[_Connection] = []
+        self.open = 0
+        self.waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    async def acquire(
+        self, request: httpx.Request, timeouts: dict[str, float | None], *, fresh: bool
+    ) -> _Connection:
+        expiry = self.owner.keepalive_expiry
+        while True:
+            while self.idle and not fresh:
+                connection = self.idle.pop()
+                if connection.usable(expiry):
+                    return connection
+                self.discard(connection)
+            if self.open < self.owner.max_connections:
+                self.open += 1
+                try:
+                    return await self._connect(request, timeouts.get("connect"))
+                except BaseException:
+                    self.open -= 1
+                    self._wake()
+                    raise
+            await self._wait(request, timeouts.get("pool"))
+
+    async def _connect(self, request: httpx.Request, seconds: float | None) -> _Connection:
+        loop = asyncio.get_running_loop()
+        connection = _Connection(loop)
+        try:
+            async with asyncio.timeout(seconds):
+                await loop.create_connection(
+                    lambda: connection,
+                    self.host,
+                    self.port,
+                    ssl=self.context,
+                    server_hostname=self.host if self.context is not None else None,
+                )
+        except TimeoutError as exc:
+            raise httpx.ConnectTimeout(
+                f"connecting to {self.host}:{self.port}", request=request
+            ) from exc
+        except OSError as exc:  # refused, unreachable, name not resolved, TLS handshake
+            raise httpx.ConnectError(f"{self.host}:{self.port}: {exc}", request=request) from exc
+        return connection
+
+    async def _wait(self, request: httpx.Request, seconds: float | None) -> None:
+        waiter = asyncio.get_running_loop().create_future()
+        self.waiters.append(waiter)
+        try:
+            async with asyncio.timeout(seconds):
+                await waiter
+        except TimeoutError as exc:
+            raise httpx.PoolTimeout("no connection became free", request=request) from exc
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self._wake()  # woken but leaving: pass the turn on
+            raise
+        finally:
+            if waiter in self.waiters:
+                self.waiters.remove(waiter)
+
+    def _wake(self) -> None:
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def release(self, connection: _Connection, keep_alive: bool) -> None:
+        if keep_alive and not connection.closed and len(self.idle) < self.owner.max_keepalive:
+            connection.idle_since = connection.loop.time()
+            self.idle.append(connection)
+        else:
+            connection.close()
+            self.open -= 1
+        self._wake()
+
+    def discard(self, connection: _Connection) -> None:
+        connection.close()
+        self.open -= 1
+        self._wake()
+
+    def close(self) -> None:
+        for connection in self.idle:
+            connection.close()
+        self.idle.clear()
+
+
+class _Connection(asyncio.Protocol):
+    """One HTTP/1.1 connection: one request at a time, the answer parsed as it arrives."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.transport: asyncio.BaseTransport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.closed = False
+        self.used = False
+        self.idle_since = 0.0
+        self.waiter: asyncio.Future[_Answer] | None = None
+        self.answer = _Answer()
+        self.chunks: list[bytes] = []
+        self.received = False
+        self.headers_done = False
+        self.last_read = 0.0
+        self.read_timeout: float | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.writable: asyncio.Future[None] | None = None
+        self.head = False
+        self.request: httpx.Request | None = None
+
+    def usable(self, expiry: float | None) -> bool:
+        return not self.closed and (expiry is None or self.loop.time() - self.idle_since < expiry)
+
+    async def exchange(
+        self, message: bytes, request: httpx.Request, timeouts: dict[str, float | None]
+    ) -> _Answer:
+        """Write ``message`` and wait for the whole answer."""
+        if self.closed:
+            raise _StaleConnection()
+        reused, self.used = self.used, True
+        self.answer = _Answer()
+        self.chunks = []
+        self.received = self.headers_done = False
+        self.head = request.method == "HEAD"
+        self.request = request
+        waiter: asyncio.Future[_Answer] = self.loop.create_future()
+        self.waiter = waiter
+        transport: Any = self.transport
+        transport.write(message)
+        if self.writable is not None:
+            await self._drained(request, timeouts.get("write"))
+        self.read_timeout = timeouts.get("read")
+        if self.read_timeout is not None:
+            self.last_read = self.loop.time()
+            self.timer = self.loop.call_at(self.last_read + self.read_timeout, self._silence)
+        try:
+            return await waiter
+        except _StaleConnection:
+            if reused:
+                raise
+            raise httpx.RemoteProtocolError(
+                "Server disconnected without sending a response.", request=request
+            ) from None
+        finally:
+            self.waiter = None
+            if self.timer is not None:
+                self.timer.cancel()
+                self.timer = None
+
+    async def _drained(self, request: httpx.Request, seconds: float | None) -> None:
+        try:
+            async with asyncio.timeout(seconds):
+                while self.writable is not None:
+                    await asyncio.shield(self.writable)
+        except TimeoutError as exc:
+            raise httpx.WriteTimeout("writing the request timed out", request=request) from exc
+
+    def _silence(self) -> None:
+        """The read timer: fail the request once nothing arrived for ``read_timeout``."""
+        self.timer = None
+        if self.read_timeout is None:
+            return
+        due = self.last_read + self.read_timeout
+        if self.loop.time() < due:
+            self.timer = self.loop.call_at(due, self._silence)
+            return
+        self._fail(httpx.ReadTimeout("no answer within the read timeout", request=self.request))
+
+    def _fail(self, error: BaseException) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(error)
+        self.close()
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.received = True
+        if self.read_timeout is not None:
+            self.last_read = self.loop.time()
+        if self.waiter is None or self.waiter.done():
+            self.close()  # bytes nobody asked for: the connection can't be trusted again
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(httpx.RemoteProtocolError(f"unreadable answer: {exc}", request=self.request))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            return
+        if self.headers_done and not self._framed():
+            self._complete(keep_alive=False)  # the body ran until the server closed
+        elif not self.received:
+            waiter.set_exception(_StaleConnection())
+        elif exc is not None:
+            waiter.set_exception(httpx.ReadError(str(exc), request=self.request))
+        else:
+            waiter.set_exception(
+                httpx.RemoteProtocolError("the answer was cut short", request=self.request)
+            )
+        if self.writable is not None and not self.writable.done():
+            self.writable.set_result(None)
+
+    def pause_writing(self) -> None:
+        self.writable = self.loop.create_future()
+
+    def resume_writing(self) -> None:
+        writable, self.writable = self.writable, None
+        if writable is not None and not writable.done():
+            writable.set_result(None)
+
+    # httptools callbacks
+
+    def on_status(self, reason: bytes) -> None:
+        self.answer.reason += reason
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        answer = self.answer
+        answer.headers.append((name, value))
+        if len(name) in _NOTED_LENGTHS:
+            noted = name.lower()
+            if noted == b"content-encoding":
+                answer.encoded = value.strip().lower() not in (b"", b"identity")
+            elif noted == b"set-cookie":
+                answer.sets_cookies = True
+            elif noted in (b"content-length", b"transfer-encoding"):
+                answer.framed = True
+
+    def on_headers_complete(self) -> None:
+        self.headers_done = True
+        self.answer.status = self.parser.get_status_code()
+        if self.head and self.answer.status >= 200:
+            # No body follows, whatever the length says; the parser can't know, so the
+            # connection is not reused.
+            self._complete(keep_alive=False)
+
+    def on_body(self, body: bytes) -> None:
+        self.chunks.append(body)
+
+    def on_message_complete(self) -> None:
+        if self.answer.status < 200:  # 1xx: the answer proper follows
+            self.answer = _Answer()
+            self.headers_done = False
+            return
+        self._complete(self.parser.should_keep_alive())
+
+    def _complete(self, keep_alive: bool) -> None:
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            return
+        answer = self.answer
+        chunks = self.chunks
+        answer.body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        answer.keep_alive = keep_alive and not self.closed
+        waiter.set_result(answer)
+        if not keep_alive:
+            self.close()
+
+    def _framed(self) -> bool:
+        """Whether the answer's length is known (Content-Length, chunked, or no body)."""
+        return self.answer.framed or self.answer.status in (204, 304) or self.head

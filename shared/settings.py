@@ -96,7 +96,7 @@ def _raw(cls: type[msgspec.Struct], env: Mapping[str, str], prefix: str) -> dict
             continue
         value = env[name]
         stripped = value.strip()
-        if stripped[:1] in "[{":
+        if stripped[:1] in ("[", "{"):
             try:
                 raw[field.encode_name] = msgspec.json.decode(stripped)
             except msgspec.DecodeError as exc:

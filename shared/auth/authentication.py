@@ -15,7 +15,7 @@ from typing import Protocol
 
 import httpx
 from litestar.enums import ScopeType
-from litestar.middleware import ASGIMiddleware
+from litestar.middleware import DefineMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from shared.auth.cache import VerifiedTokenCache
@@ -179,22 +179,31 @@ def _authorization(scope: Scope) -> bytes | None:
     return found
 
 
-class BearerAuthMiddleware(ASGIMiddleware):
-    """Litestar middleware: verify the bearer token, and the route's scopes, before any handler.
+class BearerAuthMiddleware:
+    """Verify the bearer token, and the route's scopes, before any handler.
 
     Runs per route after routing, so an unknown path is still a 404. A route skips
     authentication when its path matches ``exclude`` or its handler has
     ``opt={"exclude_from_auth": True}`` -- unless it declares required scopes (see
     :func:`shared.auth.guards.requires`), which always wins. ``OPTIONS`` (CORS preflight) passes
     without a token. Checking scopes here rather than in a Litestar guard saves a thread hop
-    and a handler copy per request.
+    and a handler copy per request. Pure ASGI (installed with :func:`bearer_auth_middleware`):
+    Litestar's ``ASGIMiddleware`` wrapper would add a layer and its own checks per request.
     """
 
-    scopes = (ScopeType.HTTP, ScopeType.WEBSOCKET)
-
-    def __init__(self, authentication: TokenAuthentication, *, exclude: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        authentication: TokenAuthentication,
+        *,
+        exclude: Sequence[str] | re.Pattern[str] = (),
+    ) -> None:
+        self.app = app
         self.authentication = authentication
-        self._exclude = re.compile("|".join(f"(?:{p})" for p in exclude)) if exclude else None
+        if isinstance(exclude, re.Pattern):
+            self._exclude: re.Pattern[str] | None = exclude
+        else:
+            self._exclude = exclusion_pattern(exclude)
         self._policies: dict[tuple[int, str], tuple[bool, frozenset[str]]] = {}
 
     def _policy(self, scope: Scope) -> tuple[bool, frozenset[str]]:
@@ -213,16 +222,34 @@ class BearerAuthMiddleware(ASGIMiddleware):
             self._policies[key] = policy
         return policy
 
-    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Authenticate the connection, check the route's scopes, then pass it on."""
-        exempt, required = self._policy(scope)
-        if not exempt and scope.get("method") != "OPTIONS":
-            authorization = _authorization(scope)
-            principal = (
-                self.authentication.cached(authorization) if authorization else None
-            ) or await self.authentication.authenticate_header(authorization)
-            if required and not required <= principal.scopes:
-                raise InsufficientScope(required - principal.scopes)
-            scope["user"] = principal
-            scope["auth"] = principal
-        await next_app(scope, receive, send)
+        if scope["type"] in _AUTHENTICATED:
+            exempt, required = self._policy(scope)
+            if not exempt and scope.get("method") != "OPTIONS":
+                authorization = _authorization(scope)
+                principal = (
+                    self.authentication.cached(authorization) if authorization else None
+                ) or await self.authentication.authenticate_header(authorization)
+                if required and not required <= principal.scopes:
+                    raise InsufficientScope(required - principal.scopes)
+                scope["user"] = principal
+                scope["auth"] = principal
+        await self.app(scope, receive, send)
+
+
+_AUTHENTICATED = frozenset({ScopeType.HTTP, ScopeType.WEBSOCKET})
+
+
+def exclusion_pattern(exclude: Sequence[str]) -> re.Pattern[str] | None:
+    """One pattern matching any of the ``exclude`` path patterns (None when there are none)."""
+    return re.compile("|".join(f"(?:{p})" for p in exclude)) if exclude else None
+
+
+def bearer_auth_middleware(
+    authentication: TokenAuthentication, *, exclude: Sequence[str] = ()
+) -> DefineMiddleware:
+    """The middleware for ``Litestar(middleware=[...])``; list it before rate limiting."""
+    return DefineMiddleware(
+        BearerAuthMiddleware, authentication=authentication, exclude=exclusion_pattern(exclude)
+    )

@@ -8,8 +8,8 @@ from litestar.config.app import AppConfig
 from litestar.plugins import InitPluginProtocol
 
 from shared.auth.authentication import (
-    BearerAuthMiddleware,
     TokenAuthentication,
+    bearer_auth_middleware,
     build_authentication,
 )
 from shared.auth.guards import oauth2_components
@@ -37,7 +37,9 @@ class AuthPlugin(InitPluginProtocol):
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         """Register middleware, shutdown hook and OpenAPI components."""
-        middleware = BearerAuthMiddleware(self.authentication, exclude=self.settings.exclude_paths)
+        middleware = bearer_auth_middleware(
+            self.authentication, exclude=self.settings.exclude_paths
+        )
         app_config.middleware.insert(0, middleware)
         app_config.on_shutdown.append(self.authentication.aclose)
         openapi = app_config.openapi_config

@@ -20,7 +20,12 @@ UNMATCHED = "<unmatched>"
 
 
 class HttpMetrics:
-    """The per-service HTTP metrics: requests, errors and durations per route."""
+    """The per-service HTTP metrics: requests, errors and durations per route.
+
+    :meth:`observe` binds each (method, route, status) to its counter and histogram children
+    on first use: ``labels()`` costs a few microseconds a call (label validation, a lock),
+    twice a request before, a dict lookup now.
+    """
 
     def __init__(self, service: str, registry: CollectorRegistry) -> None:
         self.registry = registry
@@ -38,10 +43,37 @@ class HttpMetrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
         self.service = service
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one answer with ``status`` on ``method route`` that took ``seconds``."""
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(self.service, method, route, str(status)),
+                self.duration.labels(self.service, method, route),
+            )
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+
+def route_of(scope: Scope) -> str:
+    """The route template a request matched (``UNMATCHED`` before or without routing)."""
+    template: str | None = scope.get("path_template")
+    if template:
+        return template
+    handler = scope.get("route_handler")
+    return next(iter(handler.paths), UNMATCHED) if handler is not None else UNMATCHED
 
 
 def metrics_middleware_factory(metrics: HttpMetrics, skip: tuple[str, ...]) -> Any:
-    """A pure ASGI middleware that records one counter and one histogram sample per request."""
+    """A pure ASGI middleware that records one counter and one histogram sample per request.
+
+    Where tracing is on, :class:`~shared.telemetry.asgi.ServerSpanMiddleware` records the same
+    samples in its own layer instead (one layer a request, not two).
+    """
 
     def middleware(app: ASGIApp) -> ASGIApp:
         async def handle(scope: Scope, receive: Receive, send: Send) -> None:
@@ -49,7 +81,7 @@ def metrics_middleware_factory(metrics: HttpMetrics, skip: tuple[str, ...]) -> A
                 await app(scope, receive, send)
                 return
             start = time.perf_counter()
-            status = 500
+            status = 0
 
             async def send_wrapper(message: Message) -> None:
                 nonlocal status
@@ -59,20 +91,26 @@ def metrics_middleware_factory(metrics: HttpMetrics, skip: tuple[str, ...]) -> A
 
             try:
                 await app(scope, receive, send_wrapper)
+            except BaseException as exc:
+                status = status or status_of(exc)
+                raise
             finally:
-                handler = scope.get("route_handler")
-                route = scope.get("path_template") or (
-                    next(iter(handler.paths), UNMATCHED) if handler is not None else UNMATCHED
-                )
-                method = scope.get("method", "GET")
-                metrics.requests.labels(metrics.service, method, route, str(status)).inc()
-                metrics.duration.labels(metrics.service, method, route).observe(
-                    time.perf_counter() - start
+                metrics.observe(
+                    str(scope.get("method", "GET")),
+                    route_of(scope),
+                    status or 500,
+                    time.perf_counter() - start,
                 )
 
         return handle
 
     return middleware
+
+
+def status_of(exc: BaseException) -> int:
+    """The HTTP status an exception leaving the app becomes (500 unless it names one)."""
+    status = getattr(exc, "status", None) or getattr(exc, "status_code", None)
+    return status if isinstance(status, int) else 500
 
 
 def metrics_route(registry: CollectorRegistry) -> Any:

@@ -10,7 +10,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi.spec import Tag
 
-from shared.app import build_service_app, load_auth_settings, load_rate_limit_settings
+from shared.app import build_service_app
 from shared.auth import AuthSettings
 from shared.deprecation import DeprecationSettings
 from shared.http import HttpClientSettings, make_client
@@ -20,31 +20,30 @@ from shared.telemetry.redis import traced_redis
 from system_apis.erp.port import ErpPort
 from system_apis.erp.routes import ErpController
 from system_apis.erp.service import ErpService
-from system_apis.erp.settings import PREFIX, ErpSettings, load_erp_settings
+from system_apis.erp.settings import ErpSettings, load_erp_settings
 
 API_VERSION = "1.0.0"
 
 
+def erp_http_settings(settings: ErpSettings) -> HttpClientSettings:
+    """The ERP client's timeouts: no phase of a call outlasts ``read_timeout``, which bounds
+    the whole call (the adapter's deadline); connecting gives up sooner, at
+    ``connect_timeout``."""
+    t = settings.read_timeout
+    return HttpClientSettings(
+        connect_timeout=min(settings.connect_timeout, t),
+        read_timeout=t,
+        write_timeout=t,
+        pool_timeout=t,
+    )
+
+
 def build_port(settings: ErpSettings) -> ErpPort:
     """The adapter for the configured ERP product."""
-    from system_apis.erp.adapters.tryton import TrytonAdapter, TrytonSettings
+    from system_apis.erp.adapters.tryton import TrytonAdapter
 
-    client = make_client(
-        settings.tryton_url,
-        HttpClientSettings(
-            connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout
-        ),
-    )
-    adapter: ErpPort = TrytonAdapter(
-        client,
-        TrytonSettings(
-            url=settings.tryton_url,
-            database=settings.tryton_database,
-            user=settings.tryton_user,
-            password=settings.tryton_password,
-            warehouse_code=settings.warehouse_code,
-        ),
-    )
+    client = make_client(settings.tryton_url, erp_http_settings(settings))
+    adapter: ErpPort = TrytonAdapter(client, settings.tryton())
     return adapter
 
 
@@ -62,7 +61,11 @@ def create_app(
     rate_limit: RateLimitSettings | None = None,
     deprecations: DeprecationSettings | None = None,
 ) -> Litestar:
-    """Build the ERP system API. ``port`` replaces the configured adapter (unit tests)."""
+    """Build the ERP system API from ``settings`` (read from ``STRATA_ERP_*`` if not given).
+
+    ``port`` replaces the configured adapter (unit tests); ``auth`` and ``rate_limit``
+    replace those parts of the settings (tests).
+    """
     s = settings or load_erp_settings()
 
     @asynccontextmanager
@@ -97,9 +100,9 @@ def create_app(
         readiness={"erp": erp_ready, "redis": redis_ready},
         lifespan=[resources],
         tags=[Tag(name="erp", description="One ERP instance")],
-        auth=auth or load_auth_settings(),
+        auth=auth or s.auth,
         scopes=SCOPES,
-        rate_limit=rate_limit or load_rate_limit_settings(PREFIX, "/erp/", s.redis_url),
+        rate_limit=rate_limit or s.ratelimit,
         deprecations=deprecations,
         dependencies={
             "erp": Provide(_provide_erp, sync_to_thread=False),

@@ -75,10 +75,20 @@ class ErpPort(Protocol):
         """Customers whose email is ``email`` (case-insensitive)."""
 
     async def find_sales_order(self, external_reference: str) -> SalesOrder | None:
-        """The sales order carrying this external reference, if any."""
+        """The sales order carrying this external reference, if any.
+
+        Its status may be ``draft`` or ``quoted``: a posting interrupted between the ERP's
+        create and confirm leaves such an order, which is not posted until
+        :meth:`confirm_sales_order` completes it.
+        """
 
     async def create_sales_order(self, draft: SalesOrderDraft) -> SalesOrder:
         """Create and confirm a sales order; the caller has checked it does not exist yet."""
+
+    async def confirm_sales_order(self, order_id: str) -> SalesOrder:
+        """Complete an order left ``draft`` or ``quoted`` to confirmed (the same order, the
+        same id); an order past that is returned as it stands. OrderNotFound if none; a
+        refusal as in :meth:`create_sales_order`."""
 
     async def get_sales_order(self, order_id: str) -> SalesOrder:
         """A sales order by ERP id; OrderNotFound if none."""

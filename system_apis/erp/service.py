@@ -5,6 +5,10 @@ order up in the ERP and creates it only when it is not there. Together with the
 ``Idempotency-Key`` claim in the route this gives one sales order per external reference,
 whatever the caller retries, and even if a replica crashed between the ERP's create and the
 idempotency record (the lookup then finds the order the crashed replica made).
+
+An order the lookup finds unconfirmed (a draft or quotation left by a crash or timeout between
+the ERP's create and confirm) is not an answer: posting resumes it, confirming that same order
+rather than creating another.
 """
 
 from __future__ import annotations
@@ -24,7 +28,11 @@ from shared.models import (
     Shipment,
     StockLevel,
 )
+from shared.models import OrderStatus as SalesOrderStatus
 from system_apis.erp.port import ErpPort
+
+#: Statuses of an order that exists in the ERP but is not posted: created, never confirmed.
+UNCONFIRMED = frozenset({SalesOrderStatus.DRAFT, SalesOrderStatus.QUOTED})
 
 
 class PostedOrder(msgspec.Struct, frozen=True):
@@ -39,12 +47,17 @@ class ErpService:
         self.instance = instance
 
     async def post_sales_order(self, draft: SalesOrderDraft) -> PostedOrder:
-        """Create the order unless one with the same external reference exists already."""
+        """Create the order unless one with the same external reference exists already.
+
+        An unconfirmed one is completed (``created`` is then true: this call confirmed it).
+        """
         async with self.store.exclusive(f"{self.instance}:ref:{draft.external_reference}"):
             existing = await self.port.find_sales_order(draft.external_reference)
-            if existing is not None:
-                return PostedOrder(existing, created=False)
-            return PostedOrder(await self.port.create_sales_order(draft), created=True)
+            if existing is None:
+                return PostedOrder(await self.port.create_sales_order(draft), created=True)
+            if existing.status in UNCONFIRMED:
+                return PostedOrder(await self.port.confirm_sales_order(existing.id), created=True)
+            return PostedOrder(existing, created=False)
 
     async def list_products(
         self, offset: int, limit: int, updated_since: dt.datetime | None

@@ -6,6 +6,9 @@ Shopify returns, so every replica paces itself by the shop's real bucket. A ``TH
 answer (which costs nothing) is retried after the time the bucket needs to hold the query's
 requested cost. Errors arrive with HTTP 200: GraphQL ``errors`` become
 :class:`ShopifyQueryRejected`, a mutation's ``userErrors`` :class:`ShopifyUserErrors` (422).
+
+Each request has one timeout, ``read_timeout``, from start to last byte whatever the HTTP
+client's own; only connecting gives up sooner (``connect_timeout``).
 """
 
 from __future__ import annotations
@@ -76,6 +79,9 @@ class AdminGraphQL:
         self.http = http
         self.redis = redis
         self.api_version = settings.api_version
+        # No phase of a request may end it before its deadline (``read_timeout``) does.
+        deadline = settings.read_timeout
+        self._phases = httpx.Timeout(deadline, connect=min(settings.connect_timeout, deadline))
         self.stats = AdminCallStats()
         self._buckets: dict[str, CostBucket] = {}
         # The requested cost Shopify reported last for each operation: the next booking.
@@ -218,7 +224,16 @@ class AdminGraphQL:
 
     async def _post(self, shop: str, body: bytes, headers: dict[str, str]) -> _Reply:
         try:
-            response = await self.http.post(self.url(shop), content=body, headers=headers)
+            # httpx bounds each phase (a slow trickle of bytes passes them all); the deadline
+            # bounds the request as a whole.
+            async with asyncio.timeout(self.settings.read_timeout):
+                response = await self.http.post(
+                    self.url(shop), content=body, headers=headers, timeout=self._phases
+                )
+        except TimeoutError as exc:
+            raise UpstreamTimeout(
+                f"Shopify ({shop}) did not answer within {self.settings.read_timeout:g}s"
+            ) from exc
         except httpx.TimeoutException as exc:
             raise UpstreamTimeout(f"Shopify ({shop}) did not answer in time") from exc
         except httpx.HTTPError as exc:

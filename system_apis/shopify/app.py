@@ -14,7 +14,7 @@ from redis.asyncio import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from shared.app import build_service_app, load_auth_settings, load_rate_limit_settings
+from shared.app import build_service_app
 from shared.auth import AuthSettings
 from shared.http import HttpClientSettings, make_client
 from shared.idempotency import IdempotencyStore
@@ -28,12 +28,7 @@ from system_apis.shopify.ingress import ENTRY, WebhookIngress
 from system_apis.shopify.metrics import IngressMetrics
 from system_apis.shopify.routes import ShopController
 from system_apis.shopify.service import ShopifyService
-from system_apis.shopify.settings import (
-    PREFIX,
-    ShopifySettings,
-    load_shopify_settings,
-    normalise,
-)
+from system_apis.shopify.settings import ShopifySettings, load_shopify_settings, normalise
 from system_apis.shopify.webhook_routes import WEBHOOK_HMAC, WEBHOOK_HMAC_SCHEME, WebhookController
 
 API_VERSION = "1.0.0"
@@ -57,13 +52,27 @@ def open_redis(settings: ShopifySettings) -> RedisClient:
     return traced_redis(settings.redis_url, **options)
 
 
+def admin_http_settings(settings: ShopifySettings) -> HttpClientSettings:
+    """The Admin API client's timeouts: no phase of a request outlasts ``read_timeout``, which
+    bounds the whole request (:class:`AdminGraphQL`); connecting gives up sooner, at
+    ``connect_timeout``."""
+    t = settings.read_timeout
+    return HttpClientSettings(
+        connect_timeout=min(settings.connect_timeout, t),
+        read_timeout=t,
+        write_timeout=t,
+        pool_timeout=t,
+    )
+
+
 def create_app(
     settings: ShopifySettings | None = None,
     *,
     auth: AuthSettings | None = None,
     rate_limit: RateLimitSettings | None = None,
 ) -> Litestar:
-    """Build the Shopify system API from ``settings`` (else ``STRATA_SHOPIFY_*``).
+    """Build the Shopify system API from ``settings`` (else ``STRATA_SHOPIFY_*``); ``auth``
+    and ``rate_limit`` replace those parts of the settings (tests).
 
     The webhook route authenticates Shopify by HMAC, not by bearer token, and is not rate
     limited (Shopify must never be refused for volume); the shop routes need a token with
@@ -84,11 +93,7 @@ def create_app(
             max_batch=s.append_batch_max,
             max_in_flight=s.append_in_flight_max,
         )
-        http = make_client(
-            settings=HttpClientSettings(
-                connect_timeout=s.connect_timeout, read_timeout=s.read_timeout
-            )
-        )
+        http = make_client(settings=admin_http_settings(s))
         admin = AdminGraphQL(s, http, redis)
         app.state.redis = redis
         app.state.appender = appender
@@ -127,10 +132,9 @@ def create_app(
         ],
         state={"settings": s},
         security_schemes={WEBHOOK_HMAC_SCHEME: WEBHOOK_HMAC},
-        auth=auth or load_auth_settings(),
+        auth=auth or s.auth,
         scopes=SCOPES,
-        rate_limit=rate_limit
-        or load_rate_limit_settings(PREFIX, "/shopify/v1/shops/", s.redis_url),
+        rate_limit=rate_limit or s.ratelimit,
     )
     _document_item_limits(app)
     fast_path.mount(app)

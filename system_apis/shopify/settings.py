@@ -1,8 +1,11 @@
-"""Settings of the Shopify system API, from ``STRATA_SHOPIFY_*`` environment variables.
+"""Settings of the Shopify system API: one object, read once at start-up from
+``STRATA_SHOPIFY_*`` environment variables.
 
 Several stores are served by one deployment: ``STRATA_SHOPIFY_SHOPS`` is a JSON object from
 shop domain to that store's webhook secret (the app's client secret), the previous secret
-while a rotation is under way, and the Admin API access token.
+while a rotation is under way, and the Admin API access token. Nested parts are read under
+their own variables: ``ratelimit`` from ``STRATA_SHOPIFY_RATELIMIT_*``, and ``auth`` (shared
+by every service) from ``STRATA_AUTH_*``.
 """
 
 from __future__ import annotations
@@ -12,10 +15,17 @@ from typing import Annotated
 
 import msgspec
 
-from shared.settings import SettingsError, load_settings
+from shared.app import SERVICE_REDIS, service_rate_limits
+from shared.auth import AuthSettings
+from shared.ratelimit import RateLimitSettings
+from shared.settings import SettingsError, load_settings, own_prefix
 from shared.streams import DEFAULT_PREFIX
 
 PREFIX = "STRATA_SHOPIFY_"
+#: The API paths the default rate-limit policy covers (not the webhooks: Shopify must never
+#: be refused for volume).
+API_PATHS = "/shopify/v1/shops/"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_API_VERSION = "2026-10"
 
 
@@ -31,7 +41,7 @@ class ShopifySettings(msgspec.Struct, frozen=True, kw_only=True):
     """Everything one ``shopify`` deployment can be told at start-up."""
 
     shops: dict[str, ShopConfig] = msgspec.field(default_factory=dict)
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_url: str = DEFAULT_REDIS_URL
     redis_cluster: bool = False
     redis_timeout: Annotated[float, msgspec.Meta(gt=0)] = 2.0
     # Webhook ingress.
@@ -54,14 +64,37 @@ class ShopifySettings(msgspec.Struct, frozen=True, kw_only=True):
     )
     # ``{shop}`` and ``{version}`` are filled in; the sandbox serves the same paths over http.
     admin_url: str = "https://{shop}/admin/api/{version}/graphql.json"
+    # Seconds to wait for a connection to Shopify (never longer than ``read_timeout``).
     connect_timeout: Annotated[float, msgspec.Meta(gt=0)] = 2.0
+    # The one timeout of an Admin GraphQL request: seconds it may take from start to last
+    # byte (connecting included) before the API answers 504. Waiting for the shop's cost
+    # bucket comes before it (``max_throttle_wait``), and each retry after THROTTLED is a
+    # request of its own.
     read_timeout: Annotated[float, msgspec.Meta(gt=0)] = 10.0
     # The cost bucket assumed until Shopify's first throttleStatus (Standard plan).
     bucket_size: Annotated[float, msgspec.Meta(gt=0)] = 2000.0
     restore_rate: Annotated[float, msgspec.Meta(gt=0)] = 100.0
     max_throttle_wait: Annotated[float, msgspec.Meta(gt=0)] = 60.0
     throttled_retries: Annotated[int, msgspec.Meta(ge=0, le=20)] = 5
-    max_page_size: Annotated[int, msgspec.Meta(ge=1, le=250)] = 50
+    # Inbound rate limits of the shop routes (``STRATA_SHOPIFY_RATELIMIT_*``): on this
+    # service's Redis unless ``STRATA_SHOPIFY_RATELIMIT_REDIS_URL`` names another, and the
+    # default policy of :func:`shared.app.service_rate_limits` unless policies are configured.
+    ratelimit: RateLimitSettings = msgspec.field(
+        default_factory=lambda: RateLimitSettings(redis_url=SERVICE_REDIS)
+    )
+    # How callers' tokens are checked, shared by every service (``STRATA_AUTH_*``).
+    auth: Annotated[AuthSettings, own_prefix("STRATA_AUTH_")] = msgspec.field(
+        default_factory=AuthSettings
+    )
+
+    def __post_init__(self) -> None:
+        # The rate limits' defaults are the service's (its Redis, its API paths), known only
+        # once the other fields are.
+        msgspec.structs.force_setattr(
+            self,
+            "ratelimit",
+            service_rate_limits(self.ratelimit, redis_url=self.redis_url, api_prefix=API_PATHS),
+        )
 
     def shop(self, domain: str) -> ShopConfig | None:
         """The configuration of ``domain`` (case-insensitive), or None if not allowed."""
@@ -69,8 +102,16 @@ class ShopifySettings(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def load_shopify_settings(environ: Mapping[str, str] | None = None) -> ShopifySettings:
-    """Read :class:`ShopifySettings` from ``STRATA_SHOPIFY_*`` variables (JSON for ``SHOPS``)."""
-    settings = load_settings(ShopifySettings, environ, prefix=PREFIX)
+    """Read :class:`ShopifySettings` once, at start-up, from ``STRATA_SHOPIFY_*`` variables
+    (JSON for ``SHOPS``); a ``STRATA_SHOPIFY_*`` variable that is no setting stops start-up
+    (a misspelt variable would otherwise leave its default in force)."""
+    import os
+
+    env = dict(os.environ if environ is None else environ)
+    # The rate limiter uses the service's Redis unless told otherwise.
+    service_redis = env.get(f"{PREFIX}REDIS_URL", DEFAULT_REDIS_URL)
+    env.setdefault(f"{PREFIX}RATELIMIT_REDIS_URL", service_redis)
+    settings = load_settings(ShopifySettings, env, prefix=PREFIX, reject_unknown=True)
     return normalise(settings)
 
 

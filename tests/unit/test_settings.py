@@ -105,3 +105,8 @@ class WithStrict(msgspec.Struct, frozen=True, kw_only=True):
 def test_a_bad_value_in_a_shared_part_names_its_variable() -> None:
     with pytest.raises(SettingsError, match=r"^STRATA_NET_PORT: "):
         load_settings(WithStrict, {"STRATA_NET_PORT": "0"}, prefix=PREFIX)
+
+
+def test_an_empty_value_is_an_empty_string_not_json() -> None:
+    settings = load_settings(Part, {"STRATA_DEMO_URL": ""}, prefix=PREFIX)
+    assert settings.url == ""

@@ -5,7 +5,7 @@ logs in again when the session expires (401/403), fetches the user's preferences
 call context, and turns transport failures and Tryton faults into Strata's errors:
 
 - connection errors: :class:`UpstreamUnavailable` with ``retry_after``;
-- ``httpx`` timeouts: :class:`UpstreamTimeout`;
+- a call past its one timeout (``timeout``, end to end): :class:`UpstreamTimeout`;
 - Tryton ``UserError``/``UserWarning`` (validation included): :class:`ErpRejected`;
 - anything else the server reports: :class:`UpstreamError`.
 
@@ -33,6 +33,7 @@ from shared.problems import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from system_apis.erp.adapters.tryton_settings import DEFAULT_CALL_TIMEOUT
 from system_apis.erp.port import ErpRejected
 
 Context = dict[str, Any]
@@ -206,14 +207,22 @@ class TrytonRpc:
         database: str,
         user: str,
         password: str,
-        timeout: float = 10.0,
+        timeout: float = DEFAULT_CALL_TIMEOUT,
         retry_after: int = 5,
     ) -> None:
+        """``timeout`` bounds each JSON-RPC request from start to last byte, whatever the
+        client's own timeouts; only connecting gives up sooner, after the client's connect
+        timeout (an ERP that cannot be reached is unavailable, not slow)."""
         self._client = client
         self._endpoint = f"{url.rstrip('/')}/{database}/rpc/"
         self._user = user
         self._password = password
-        self._timeout = timeout
+        self.timeout = timeout
+        connect = client.timeout.connect
+        # No phase of a request may end it before its deadline does.
+        self._phases = httpx.Timeout(
+            timeout, connect=timeout if connect is None else min(connect, timeout)
+        )
         self._retry_after = retry_after
         self._ids = itertools.count(1)
         self._lock = asyncio.Lock()
@@ -286,12 +295,19 @@ class TrytonRpc:
     async def _post(self, method: str, params: list[Any], *, headers: Mapping[str, str]) -> Any:
         body = encode_request(next(self._ids), method, params)
         try:
-            response = await self._client.post(
-                self._endpoint,
-                content=body,
-                headers={**headers, "Content-Type": "application/json"},
-                timeout=self._timeout,
-            )
+            # httpx bounds each phase (a slow trickle of bytes passes them all); the deadline
+            # bounds the request as a whole.
+            async with asyncio.timeout(self.timeout):
+                response = await self._client.post(
+                    self._endpoint,
+                    content=body,
+                    headers={**headers, "Content-Type": "application/json"},
+                    timeout=self._phases,
+                )
+        except TimeoutError as exc:
+            raise UpstreamTimeout(
+                f"the ERP did not answer {method} within {self.timeout:g}s"
+            ) from exc
         except httpx.ConnectTimeout as exc:
             # No connection at all means unreachable, not slow; the aiohttp transport also
             # reports a server that dropped the connection (it stopped) this way.

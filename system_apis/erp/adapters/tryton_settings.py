@@ -6,9 +6,13 @@ from typing import Annotated
 
 import msgspec
 
+#: Seconds one Tryton JSON-RPC call may take, end to end, unless told otherwise: the default
+#: of ``STRATA_ERP_READ_TIMEOUT``, from which the ERP system API sets :attr:`timeout`.
+DEFAULT_CALL_TIMEOUT = 30.0
+
 
 class TrytonSettings(msgspec.Struct, frozen=True, kw_only=True):
-    """One Tryton database as the ERP system API sees it (``STRATA_ERP_TRYTON_*``)."""
+    """One Tryton database as the ERP system API sees it (built from ``ErpSettings``)."""
 
     url: str
     database: str
@@ -16,8 +20,9 @@ class TrytonSettings(msgspec.Struct, frozen=True, kw_only=True):
     password: str
     # The warehouse (``stock.location`` code) stock reads and sales use when none is named.
     warehouse_code: str = "WH"
-    # Seconds to wait for one RPC answer before UpstreamTimeout.
-    timeout: Annotated[float, msgspec.Meta(gt=0)] = 15.0
+    # Seconds one JSON-RPC call may take from start to last byte (waiting for a connection,
+    # connecting, sending, the whole answer) before UpstreamTimeout.
+    timeout: Annotated[float, msgspec.Meta(gt=0)] = DEFAULT_CALL_TIMEOUT
     # Retry-After (seconds) suggested to callers when the ERP is unreachable.
     retry_after: Annotated[int, msgspec.Meta(ge=1)] = 5
     # How long SKU -> product id lookups stay cached (products are rarely recoded).
