@@ -21,6 +21,30 @@ def main(argv: list[str] | None = None) -> int:
         from strata import orders_cli
 
         return orders_cli.main(args_in[1:])
+    args = build_parser().parse_args(args_in)
+    if args.command == "up":
+        from strata.stack import up
+
+        return up(stack_file=args.stack)
+    if args.command == "demo":
+        from strata.demo import run as run_demo
+
+        return run_demo(args)
+    if args.command == "serve":
+        return _serve(SERVICES[args.service], args)
+    if args.command == "contracts":
+        return write_contracts(check=args.check)
+    if args.command == "erp":
+        return _erp(args)
+    if args.command == "worker":
+        return _worker(args)
+    if args.command == "token":
+        return _token(args)
+    return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``strata`` command line (``strata orders ...`` has its own, in ``orders_cli``)."""
     parser = argparse.ArgumentParser(prog="strata", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -63,6 +87,10 @@ def main(argv: list[str] | None = None) -> int:
 
     worker = sub.add_parser("worker", help="run a process service's stream workers")
     worker.add_argument("service", choices=["orders"])
+    worker.add_argument("--host", default="127.0.0.1", help="where /health/* and /metrics listen")
+    worker.add_argument(
+        "--port", type=int, default=None, help="serve /health/* and /metrics (default: no HTTP)"
+    )
 
     token = sub.add_parser("token", help="mint an access token from the local issuer's keys")
     token.add_argument("--client", required=True, help="a registered client id, e.g. operator")
@@ -72,39 +100,27 @@ def main(argv: list[str] | None = None) -> int:
 
     sub.add_parser("orders", help="order pipeline status, exceptions and replay (see --help)")
 
-    args = parser.parse_args(args_in)
-    if args.command == "up":
-        from strata.stack import up
-
-        return up(stack_file=args.stack)
-    if args.command == "demo":
-        from strata.demo import run as run_demo
-
-        return run_demo(args)
-    if args.command == "serve":
-        return _serve(SERVICES[args.service], args)
-    if args.command == "contracts":
-        return write_contracts(check=args.check)
-    if args.command == "erp":
-        return _erp(args)
-    if args.command == "worker":
-        return _worker(args.service)
-    if args.command == "token":
-        return _token(args)
-    return 2
+    return parser
 
 
-def _worker(service: str) -> int:
+def _worker(args: argparse.Namespace) -> int:
+    """``strata worker orders [--host H --port P]``: the stream consumers; with ``--port``
+    also ``/health/live``, ``/health/ready`` and ``/metrics`` for probes and scraping."""
     import asyncio
 
+    from shared.settings import SettingsError
     from shared.telemetry.logs import configure_logging
     from shared.telemetry.settings import load_telemetry_settings
 
-    telemetry = load_telemetry_settings()
-    configure_logging(service, telemetry.log_level, telemetry.log_format)
-    from process_apis.orders.app import run_worker
+    try:
+        telemetry = load_telemetry_settings()
+        configure_logging(f"{args.service}-worker", telemetry.log_level, telemetry.log_format)
+        from process_apis.orders.app import run_worker
 
-    asyncio.run(run_worker())
+        asyncio.run(run_worker(host=args.host, port=args.port))
+    except SettingsError as exc:
+        print(f"strata worker {args.service}: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

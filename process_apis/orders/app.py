@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi.spec import Tag
+from prometheus_client.core import GaugeMetricFamily, Metric
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from process_apis.orders.acknowledgements import RedisAcknowledgements
 from process_apis.orders.context_reader import OrderContextReader
@@ -35,7 +38,7 @@ from process_apis.orders.settings import OrdersSettings, load_orders_settings
 from shared.app import build_service_app
 from shared.auth import AuthSettings
 from shared.auth.service_tokens import service_credentials
-from shared.events import StreamWorker
+from shared.events import StreamWorker, stream_keys
 from shared.http import HttpClientSettings, make_client
 from shared.idempotency import IdempotencyStore
 from shared.ratelimit import RateLimitSettings
@@ -146,17 +149,134 @@ def make_worker(runtime: OrdersRuntime, consumer: str | None = None) -> StreamWo
     )
 
 
-async def run_worker(settings: OrdersSettings | None = None) -> None:
-    """``strata worker orders``: consume until SIGTERM/SIGINT, then finish in-flight entries."""
+async def run_worker(
+    settings: OrdersSettings | None = None, *, host: str = "127.0.0.1", port: int | None = None
+) -> None:
+    """``strata worker orders``: consume until SIGTERM/SIGINT, then finish in-flight entries.
+
+    With ``port`` the process also serves ``/health/live``, ``/health/ready`` (Redis answers
+    and the worker runs) and ``/metrics`` (the orders gauges, stream lag, the process's own)
+    from a small app in the same event loop, so probes and scrapes see the worker itself. A
+    signal then turns readiness false, stops the worker (in-flight entries finish or are
+    handed back), and closes the listener; a worker that dies ends the process.
+    """
     import signal
 
     s = settings or load_orders_settings()
-    async with orders_runtime(s) as runtime:
-        worker = make_worker(runtime)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, worker.stop)
-        await worker.run()
+    if port is None:
+        async with orders_runtime(s) as runtime:
+            worker = make_worker(runtime)
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, worker.stop)
+            await worker.run()
+        return
+
+    import logging
+
+    import uvicorn
+
+    from shared.server import DrainingServer, load_shutdown_settings
+    from shared.telemetry.business import business_metrics
+
+    log = logging.getLogger("strata.orders.worker")
+    servers: list[uvicorn.Server] = []
+    failed: list[BaseException] = []
+
+    @contextlib.asynccontextmanager
+    async def consuming(app: Litestar) -> AsyncIterator[None]:
+        async with orders_runtime(s) as runtime:
+            worker = make_worker(runtime)
+            task = asyncio.create_task(worker.run())
+            stopping = asyncio.Event()
+
+            def ended(done: asyncio.Task[None]) -> None:
+                if done.cancelled() or stopping.is_set():
+                    return
+                failed.append(done.exception() or RuntimeError("the worker stopped"))
+                log.error("orders worker ended unexpectedly", exc_info=failed[-1])
+                for server in servers:
+                    server.should_exit = True
+
+            task.add_done_callback(ended)
+            app.state.redis = runtime.redis
+            app.state.worker_task = task
+            try:
+                yield
+            finally:
+                stopping.set()
+                worker.stop()
+                if not task.done():  # a worker that died was reported by ``ended``
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await asyncio.wait_for(task, timeout=30)
+
+    async def redis_ready() -> None:
+        await app.state.redis.ping()
+
+    async def worker_running() -> None:
+        if app.state.worker_task.done():
+            raise OSError("the worker is not running")
+
+    app = build_service_app(
+        service="orders-worker",
+        title="Strata orders worker",
+        version=API_VERSION,
+        description="The orders stream consumers' probes and metrics.",
+        route_handlers=[],
+        readiness={"redis": redis_ready, "worker": worker_running},
+        lifespan=[
+            consuming,
+            orders_metrics(s.redis_url, dead_letter_streams=s.order_streams),
+            # Its own collector: a lag reading that fails must not blank the gauges above.
+            business_metrics(s.redis_url, [_ConsumerLag(s.order_streams, s.consumer_group)]),
+        ],
+    )
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        log_config=None,  # the CLI configured logging for the whole process
+        timeout_graceful_shutdown=30,
+    )
+    server = DrainingServer(config, app, load_shutdown_settings().drain_seconds)
+    servers.append(server)
+    await server.serve()
+    if failed:
+        raise RuntimeError("the orders worker ended unexpectedly") from failed[0]
+
+
+class _ConsumerLag:
+    """``strata_stream_consumer_lag{stream,group}``: entries of each stream not yet delivered
+    to the consumer group (``XINFO GROUPS``'s ``lag``, Redis 7; absent while Redis cannot
+    tell), what a KEDA ScaledObject and the lag alert watch."""
+
+    def __init__(self, streams: Sequence[str], group: str) -> None:
+        self.keys = {name: stream_keys(name).stream for name in streams}
+        self.group = group
+
+    def queue(self, pipe: Pipeline) -> int:
+        """One ``XINFO GROUPS`` per stream."""
+        for key in self.keys.values():
+            pipe.xinfo_groups(key)
+        return len(self.keys)
+
+    def families(self, replies: Sequence[Any], taken_at: float) -> Iterator[Metric]:
+        """One gauge family, one sample per stream whose lag Redis knows."""
+        lag = GaugeMetricFamily(
+            "strata_stream_consumer_lag",
+            "Entries of a stream not yet delivered to its consumer group",
+            labels=["stream", "group"],
+        )
+        for name, groups in zip(self.keys, replies, strict=True):
+            for group in groups:
+                group_name = group.get("name")
+                if isinstance(group_name, bytes):
+                    group_name = group_name.decode()
+                if group_name == self.group and group.get("lag") is not None:
+                    lag.add_metric([name, self.group], int(group["lag"]))
+        yield lag
 
 
 SCOPES = {

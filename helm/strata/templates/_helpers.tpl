@@ -46,6 +46,12 @@ app.kubernetes.io/name: {{ include "strata.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
+{{/* Selects the release's `helm test` pods. */}}
+{{- define "strata.testSelector" -}}
+{{ include "strata.releaseSelector" . }}
+strata.io/role: helm-test
+{{- end -}}
+
 {{/* Selects the pods of one layer. Context: dict root, layer. */}}
 {{- define "strata.layerSelector" -}}
 {{ include "strata.releaseSelector" .root }}
@@ -106,11 +112,37 @@ auth: auth
 erp: system
 inventory: process
 orders: process
-partner: experience
-returns: process
 service-desk: experience
 shopify: system
 storefront: experience
+{{- end -}}
+
+{{/*
+Service -> how it stands to Redis Cluster (redis.cluster): "runs" (it reads
+<PREFIX>REDIS_CLUSTER and works on a cluster), "refuses" (it reads the setting but runs on one
+Redis node only and refuses true), "single" (no such setting: one Redis node only). A service
+that is not "runs" needs a single-node REDIS_URL of its own in its settings while
+redis.cluster is true (strata.validate says so). The local issuer uses no Redis.
+*/}}
+{{- define "strata.redisCluster" -}}
+erp: single
+inventory: refuses
+orders: refuses
+service-desk: refuses
+shopify: runs
+storefront: runs
+{{- end -}}
+
+{{/*
+Service -> the APIs it calls. It gets the URL setting of each one that is enabled, by the
+name its settings read: STRATA_<SERVICE>_ERP_INSTANCES (JSON: instance -> URL) for erp,
+STRATA_<SERVICE>_<API>_API_URL for any other.
+*/}}
+{{- define "strata.calls" -}}
+inventory: [erp]
+orders: [erp, shopify]
+service-desk: [orders]
+storefront: [orders, inventory]
 {{- end -}}
 
 {{/* Every workload to deploy, as YAML: {workloads: [...]}. */}}
@@ -171,6 +203,10 @@ Context: dict root, service, layer, svc (the service's values), role (api|worker
 {{- range $k := list "replicas" "resources" "autoscaling" "podDisruptionBudget" "podAnnotations" "nodeSelector" "tolerations" "affinity" -}}
 {{- $_ := set $w $k (index $own $k | default (index $svc $k)) -}}
 {{- end -}}
+{{- /* KEDA owns the worker's replica count: no HPA, no replicas field. */ -}}
+{{- if and (eq $role "worker") $svc.worker.keda $svc.worker.keda.enabled -}}
+{{- $_ := set $w "keda" $svc.worker.keda -}}
+{{- end -}}
 
 {{- /* Command line. */ -}}
 {{- $port := toString $root.Values.containerPort -}}
@@ -200,16 +236,41 @@ Context: dict root, service, layer, svc (the service's values), role (api|worker
 {{- $_ := set $config "STRATA_AUTH_ALGORITHMS" (toJson $root.Values.auth.algorithms) -}}
 {{- $authenticators := $svc.authenticators | default (list "oauth2") -}}
 {{- $_ := set $config "STRATA_AUTH_AUTHENTICATORS" (toJson $authenticators) -}}
+{{- $redisCluster := index (include "strata.redisCluster" $root | fromYaml) $service -}}
+{{- if $redisCluster -}}
 {{- if not $root.Values.redis.existingSecret -}}
 {{- $_ := set $config (printf "%sREDIS_URL" $prefix) $root.Values.redis.url -}}
 {{- end -}}
-{{- $_ := set $config (printf "%sREDIS_CLUSTER" $prefix) (toString $root.Values.redis.cluster) -}}
-{{- $_ := set $config (printf "%sRATELIMIT_CLUSTER" $prefix) (toString $root.Values.redis.cluster) -}}
+{{- if $root.Values.redis.cluster -}}
+{{- if ne $redisCluster "single" -}}
+{{- $_ := set $config (printf "%sREDIS_CLUSTER" $prefix) "true" -}}
+{{- end -}}
+{{- $_ := set $config (printf "%sRATELIMIT_CLUSTER" $prefix) "true" -}}
+{{- end -}}
+{{- end -}}
+{{- /* Traces and logs: the standard OpenTelemetry variables, read by shared.telemetry. */ -}}
+{{- $tel := $root.Values.telemetry -}}
+{{- $_ := set $config "OTEL_SERVICE_NAME" (printf "strata-%s" $id) -}}
+{{- $attributes := list (printf "k8s.namespace.name=%s" $root.Release.Namespace) (printf "k8s.deployment.name=%s" (include "strata.workloadName" (dict "root" $root "w" (dict "id" $id)))) -}}
+{{- range $k, $v := $tel.resourceAttributes -}}
+{{- $attributes = append $attributes (printf "%s=%v" $k $v) -}}
+{{- end -}}
+{{- $_ := set $config "OTEL_RESOURCE_ATTRIBUTES" (join "," $attributes) -}}
+{{- with $tel.otlpEndpoint -}}
+{{- $_ := set $config "OTEL_EXPORTER_OTLP_ENDPOINT" . -}}
+{{- end -}}
+{{- $_ := set $config "OTEL_TRACES_SAMPLER" $tel.tracesSampler -}}
+{{- $_ := set $config "OTEL_TRACES_SAMPLER_ARG" (toString $tel.tracesSamplerArg) -}}
+{{- $_ := set $config "STRATA_TELEMETRY_LOG_LEVEL" $tel.logLevel -}}
+{{- $_ := set $config "STRATA_TELEMETRY_LOG_FORMAT" $tel.logFormat -}}
 {{- if has $layer (list "process" "experience") -}}
 {{- $_ := set $config (printf "%sTOKEN_URL" $prefix) ($root.Values.auth.tokenUrl | default (printf "%s/oauth/token" $issuer)) -}}
 {{- $_ := set $config (printf "%sCLIENT_ID" $prefix) $service -}}
 {{- end -}}
-{{- if eq $layer "process" -}}
+{{- /* The APIs it calls, and no other: a variable it does not read stops its start-up. */ -}}
+{{- $calls := index (include "strata.calls" $root | fromYaml) $service | default (list) -}}
+{{- range $p := $calls -}}
+{{- if eq $p "erp" -}}
 {{- $erp := dict -}}
 {{- if $root.Values.services.erp.enabled -}}
 {{- range $i := $root.Values.services.erp.instances -}}
@@ -217,12 +278,7 @@ Context: dict root, service, layer, svc (the service's values), role (api|worker
 {{- end -}}
 {{- end -}}
 {{- $_ := set $config (printf "%sERP_INSTANCES" $prefix) (toJson $erp) -}}
-{{- if $root.Values.services.shopify.enabled -}}
-{{- $_ := set $config (printf "%sSHOPIFY_API_URL" $prefix) (include "strata.serviceUrl" (dict "root" $root "id" "shopify")) -}}
-{{- end -}}
-{{- end -}}
-{{- if eq $layer "experience" -}}
-{{- range $p := list "orders" "inventory" "returns" -}}
+{{- else -}}
 {{- $ps := index $root.Values.services $p -}}
 {{- if and $ps $ps.enabled -}}
 {{- $_ := set $config (printf "%s%s_API_URL" $prefix (upper $p)) (include "strata.serviceUrl" (dict "root" $root "id" $p)) -}}
@@ -253,7 +309,8 @@ Context: dict root, service, layer, svc (the service's values), role (api|worker
 
 {{- /* Secrets: references to existing Secrets only, one env var each. */ -}}
 {{- $refs := dict -}}
-{{- if $root.Values.redis.existingSecret -}}
+{{- $ownRedis := or (hasKey ($svc.settings | default dict) "REDIS_URL") (and $inst (hasKey ($inst.settings | default dict) "REDIS_URL")) -}}
+{{- if and $root.Values.redis.existingSecret (ne $service "auth") (not $ownRedis) -}}
 {{- $_ := set $refs (printf "%sREDIS_URL" $prefix) (dict "secretName" $root.Values.redis.existingSecret "key" $root.Values.redis.existingSecretKey) -}}
 {{- end -}}
 {{- if $inst -}}
@@ -360,6 +417,52 @@ failureThreshold: {{ .probe.failureThreshold }}
 {{- if and $auth.enabled (not $auth.keysSecret.name) -}}
 {{- if or $auth.autoscaling.enabled (gt (int $auth.replicas) 1) -}}
 {{- fail "services.auth: more than one issuer replica needs keysSecret (each pod would sign with its own keys)" -}}
+{{- end -}}
+{{- end -}}
+{{- /* Redis Cluster: a service that runs on one Redis node must be given one of its own. */ -}}
+{{- if $redis.cluster -}}
+{{- $root := . -}}
+{{- range $service, $stance := include "strata.redisCluster" . | fromYaml -}}
+{{- $svc := index $root.Values.services $service -}}
+{{- if and $svc.enabled (ne $stance "runs") -}}
+{{- $settings := $svc.settings | default dict -}}
+{{- $missing := not (hasKey $settings "REDIS_URL") -}}
+{{- if and $missing (eq $service "erp") -}}
+{{- $missing = false -}}
+{{- range $inst := $svc.instances -}}
+{{- if not (hasKey ($inst.settings | default dict) "REDIS_URL") -}}
+{{- $missing = true -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- $refused := and (eq $stance "refuses") (ne (toString (index $settings "REDIS_CLUSTER")) "false") -}}
+{{- if or $missing $refused -}}
+{{- fail (printf "redis.cluster is true but %s runs on one Redis node only: give it one in services.%s.settings (REDIS_URL%s), or disable it" $service $service (ternary ", and REDIS_CLUSTER: false" "" (eq $stance "refuses"))) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- /* A service accepting Shopify or Zendesk tokens does not start without their apps. */ -}}
+{{- $root := . -}}
+{{- range $service := list "storefront" "service-desk" -}}
+{{- $svc := index $root.Values.services $service -}}
+{{- if $svc.enabled -}}
+{{- if and (has "shopify" ($svc.authenticators | default list)) (not $root.Values.auth.shopifyAppsSecret.name) -}}
+{{- fail (printf "services.%s.authenticators names shopify: set auth.shopifyAppsSecret.name (the Secret holding STRATA_AUTH_SHOPIFY_APPS), or drop shopify from it" $service) -}}
+{{- end -}}
+{{- if and (has "zendesk" ($svc.authenticators | default list)) (not $root.Values.auth.zendeskAccountsSecret.name) -}}
+{{- fail (printf "services.%s.authenticators names zendesk: set auth.zendeskAccountsSecret.name (the Secret holding STRATA_AUTH_ZENDESK_ACCOUNTS), or drop zendesk from it" $service) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- /* KEDA scales the orders worker on its consumer group's lag. */ -}}
+{{- $orders := .Values.services.orders -}}
+{{- if and $orders.worker.keda $orders.worker.keda.enabled -}}
+{{- if not (and $orders.enabled $orders.worker.enabled) -}}
+{{- fail "services.orders.worker.keda scales the orders worker: enable services.orders and services.orders.worker too" -}}
+{{- end -}}
+{{- if and $redis.existingSecret (not $orders.worker.keda.address) -}}
+{{- fail "services.orders.worker.keda.address (host:port) is required with redis.existingSecret: the chart cannot read the address from a Secret" -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}

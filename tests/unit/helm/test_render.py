@@ -1,4 +1,5 @@
-"""What the chart renders: one full set of objects per workload, wired the way the code reads it."""
+"""What the chart renders (with the real Helm engine): one full set of objects per workload,
+wired the way the code reads it."""
 
 from __future__ import annotations
 
@@ -12,11 +13,9 @@ from process_apis.orders.settings import load_orders_settings
 from shared.app import load_auth_settings, load_rate_limit_settings
 from system_apis.erp.settings import load_erp_settings
 from system_apis.shopify.settings import load_shopify_settings
-from tests.unit.helm.chart import NAMESPACE, Rendered, render
-from tests.unit.helm.gotemplate import TemplateError
+from tests.unit.helm.chart import NAMESPACE, Rendered, RenderError, render
 
-SERVICES = ["erp-eu", "erp-us", "shopify", "orders", "inventory", "returns"]
-SERVICES += ["storefront", "service-desk", "partner"]
+SERVICES = ["erp-eu", "erp-us", "shopify", "orders", "inventory", "storefront", "service-desk"]
 PER_WORKLOAD = ["Deployment", "Service", "ServiceAccount", "ConfigMap"]
 PER_WORKLOAD += ["HorizontalPodAutoscaler", "PodDisruptionBudget"]
 
@@ -47,7 +46,7 @@ def environment(rendered: Rendered, workload: str) -> dict[str, str]:
 
 
 def test_without_an_issuer_the_install_stops_with_a_clear_message() -> None:
-    with pytest.raises(TemplateError, match=r"auth\.issuer is required"):
+    with pytest.raises(RenderError, match=r"auth\.issuer is required"):
         render(with_required=False)
     issuer_in_cluster = render({"services": {"auth": {"enabled": True}}}, with_required=False)
     env = environment(issuer_in_cluster, "orders")
@@ -62,10 +61,10 @@ def test_every_enabled_service_gets_its_whole_set_of_objects(default: Rendered) 
 
 
 def test_a_disabled_service_leaves_nothing_behind_and_is_not_wired_in() -> None:
-    rendered = render({"services": {"returns": {"enabled": False}, "auth": {"enabled": False}}})
+    rendered = render({"services": {"inventory": {"enabled": False}, "auth": {"enabled": False}}})
     for kind in PER_WORKLOAD:
-        assert name("returns") not in rendered.names(kind)
-    assert "STRATA_STOREFRONT_RETURNS_API_URL" not in environment(rendered, "storefront")
+        assert name("inventory") not in rendered.names(kind)
+    assert "STRATA_STOREFRONT_INVENTORY_API_URL" not in environment(rendered, "storefront")
     assert "STRATA_STOREFRONT_ORDERS_API_URL" in environment(rendered, "storefront")
 
 
@@ -112,7 +111,7 @@ def test_graceful_shutdown_sleeps_before_sigterm_within_the_grace_period(
         assert 0 < int(sleep[1]) < pod["terminationGracePeriodSeconds"]
     native = render({"shutdown": {"preStopMode": "sleep", "preStopSleepSeconds": 15}})
     assert container(native, "orders")["lifecycle"]["preStop"] == {"sleep": {"seconds": 15}}
-    with pytest.raises(TemplateError, match="terminationGracePeriodSeconds must be longer"):
+    with pytest.raises(RenderError, match="terminationGracePeriodSeconds must be longer"):
         render({"shutdown": {"preStopSleepSeconds": 30, "terminationGracePeriodSeconds": 30}})
 
 
@@ -159,7 +158,7 @@ def test_erp_instances_are_separate_deployments_with_their_own_settings_and_pass
         "us": "http://shop-strata-erp-us:80",
         "uk": "http://shop-strata-erp-uk:80",
     }
-    with pytest.raises(TemplateError, match="listed twice"):
+    with pytest.raises(RenderError, match="listed twice"):
         render({"services": {"erp": {"instances": [{"name": "eu"}, {"name": "eu"}]}}})
 
 
@@ -203,7 +202,8 @@ def test_the_orders_settings_the_chart_writes_are_the_ones_the_service_reads(
 def test_the_orders_worker_is_its_own_deployment_and_the_api_stops_consuming() -> None:
     rendered = render({"services": {"orders": {"worker": {"enabled": True}}}})
     worker = container(rendered, "orders-worker")
-    assert worker["args"][:2] == ["worker", "orders"]
+    assert worker["args"] == ["worker", "orders", "--host", "0.0.0.0", "--port", "8080"]
+    assert worker["readinessProbe"]["httpGet"] == {"path": "/health/ready", "port": "http"}
     assert load_orders_settings(environment(rendered, "orders-worker")).run_workers is True
     assert load_orders_settings(environment(rendered, "orders")).run_workers is False
     for kind in PER_WORKLOAD:
@@ -265,36 +265,59 @@ def test_secrets_are_only_ever_referenced_never_written_into_a_configmap() -> No
     assert "STRATA_AUTH_ISSUER_KEYS" in issuer
 
 
-def test_redis_settings_reach_every_service_including_cluster_mode() -> None:
-    rendered = render(
-        {"redis": {"url": "rediss://cache.example.com:6380/0", "tls": True, "cluster": True}}
-    )
-    for workload in SERVICES:
-        env = environment(rendered, workload)
-        prefix = "STRATA_" + workload.split("-erp")[0].upper().replace("-", "_") + "_"
-        prefix = "STRATA_ERP_" if workload.startswith("erp-") else prefix
-        assert env[prefix + "REDIS_URL"] == "rediss://cache.example.com:6380/0"
-        assert env[prefix + "RATELIMIT_CLUSTER"] == "true"
-        assert env[prefix + "REDIS_CLUSTER"] == "true"
-    env = environment(rendered, "shopify")
-    del env["STRATA_SHOPIFY_SHOPS"]  # a secret reference here, JSON in the pod
-    shopify = load_shopify_settings(env)
+SINGLE_NODE = {"orders": True, "inventory": True, "service-desk": True, "erp": False}
+
+
+def _own_redis(*, cluster_setting: bool) -> dict[str, Any]:
+    own: dict[str, Any] = {"REDIS_URL": "redis://single.example.com:6379/0"}
+    if cluster_setting:
+        own["REDIS_CLUSTER"] = "false"
+    return own
+
+
+def test_redis_cluster_reaches_the_services_that_run_on_it_and_the_others_need_a_node() -> None:
+    cluster = {"redis": {"url": "rediss://cache.example.com:6380/0", "tls": True, "cluster": True}}
+    with pytest.raises(RenderError, match=r"redis\.cluster is true but \S+ runs on one Redis node"):
+        render(cluster)
+    own = {s: {"settings": _own_redis(cluster_setting=c)} for s, c in SINGLE_NODE.items()}
+    rendered = render(cluster, {"services": own})
+    shopify_env = environment(rendered, "shopify")
+    assert shopify_env["STRATA_SHOPIFY_REDIS_URL"] == "rediss://cache.example.com:6380/0"
+    del shopify_env["STRATA_SHOPIFY_SHOPS"]  # a secret reference here, JSON in the pod
+    shopify = load_shopify_settings(shopify_env)
     assert shopify.redis_cluster is True
     limits = load_rate_limit_settings(
-        "STRATA_SHOPIFY_", "/shopify/", shopify.redis_url, environment(rendered, "shopify")
+        "STRATA_SHOPIFY_", "/shopify/", shopify.redis_url, shopify_env
     )
     assert limits.cluster is True
+    orders = load_orders_settings(environment(rendered, "orders"))
+    assert orders.redis_url == "redis://single.example.com:6379/0"
+    assert orders.redis_cluster is False
+    assert orders.ratelimit.cluster is True  # the rate limiter does run on the cluster
+    erp = environment(rendered, "erp-eu")
+    assert erp["STRATA_ERP_REDIS_URL"] == "redis://single.example.com:6379/0"
+    assert "STRATA_ERP_REDIS_CLUSTER" not in erp, "the ERP API has no such setting"
+    storefront = environment(rendered, "storefront")
+    assert storefront["STRATA_STOREFRONT_REDIS_CLUSTER"] == "true"
+    # A service given a single node of its own keeps it over the release-wide Secret.
+    secret = render(
+        {"redis": {"existingSecret": "redis-url"}},
+        {"services": {"orders": {"settings": {"REDIS_URL": "redis://own:6379/0"}}}},
+    )
+    refs = {item["name"] for item in container(secret, "orders").get("env", [])}
+    assert "STRATA_ORDERS_REDIS_URL" not in refs
+    assert environment(secret, "orders")["STRATA_ORDERS_REDIS_URL"] == "redis://own:6379/0"
 
 
 def test_autoscaling_off_sets_replicas_and_a_blocking_pdb_is_refused() -> None:
-    rendered = render({"services": {"partner": {"autoscaling": {"enabled": False}}}})
-    assert rendered.get("Deployment", name("partner"))["spec"]["replicas"] == 2
-    assert name("partner") not in rendered.names("HorizontalPodAutoscaler")
-    with pytest.raises(TemplateError, match="minAvailable must be below"):
+    rendered = render({"services": {"storefront": {"autoscaling": {"enabled": False}}}})
+    assert rendered.get("Deployment", name("storefront"))["spec"]["replicas"] == 2
+    assert name("storefront") not in rendered.names("HorizontalPodAutoscaler")
+    with pytest.raises(RenderError, match="minAvailable must be below"):
         render(
             {
                 "services": {
-                    "partner": {
+                    "storefront": {
                         "autoscaling": {"enabled": False},
                         "replicas": 1,
                         "podDisruptionBudget": {"enabled": True, "minAvailable": 1},
@@ -327,7 +350,7 @@ def test_pods_run_unprivileged(default: Rendered) -> None:
 
 
 def test_the_issuer_refuses_to_scale_without_shared_keys() -> None:
-    with pytest.raises(TemplateError, match="needs keysSecret"):
+    with pytest.raises(RenderError, match="needs keysSecret"):
         render({"services": {"auth": {"enabled": True, "replicas": 2}}})
     render({"services": {"auth": {"enabled": True, "replicas": 2, "keysSecret": {"name": "k"}}}})
 
@@ -419,8 +442,8 @@ def egress_allowed(rendered: Rendered, src: dict[str, str], dst: dict[str, str])
     )
 
 
-LAYER = {"storefront": "experience", "service-desk": "experience", "partner": "experience"}
-LAYER |= {"orders": "process", "inventory": "process", "returns": "process"}
+LAYER = {"storefront": "experience", "service-desk": "experience"}
+LAYER |= {"orders": "process", "inventory": "process"}
 LAYER |= {"erp-eu": "system", "erp-us": "system", "shopify": "system"}
 CALLER = {"experience": None, "process": "experience", "system": "process"}
 

@@ -1,42 +1,58 @@
-"""Every template is well-formed Go-template text and refers only to what exists."""
+"""The chart as Helm's own linter and loader see it; every helper and value a template names
+exists."""
 
 from __future__ import annotations
 
 import re
+import shutil
+from pathlib import Path
 from typing import Any
 
+import helm_python as helm
 import pytest
 import yaml
 
-from tests.unit.helm.chart import CHART, chart_values, load_templates
-from tests.unit.helm.gotemplate import TemplateError, Templates
+from tests.unit.helm.chart import (
+    CHART,
+    KUBE_VERSIONS,
+    NAMESPACE,
+    RELEASE,
+    REQUIRED,
+    all_features_values,
+    chart_values,
+    defined_helpers,
+    included_helpers,
+    lint,
+    template_sources,
+)
 
-TEMPLATE_FILES = sorted(p.name for p in (CHART / "templates").iterdir() if p.is_file())
+
+@pytest.mark.parametrize("kube_version", KUBE_VERSIONS)
+@pytest.mark.parametrize("values", ["defaults", "all features"])
+def test_helm_lint_strict_finds_nothing(values: str, kube_version: str) -> None:
+    overrides = all_features_values() if values == "all features" else {}
+    assert lint(overrides, kube_version=kube_version) == []
 
 
-@pytest.mark.parametrize("name", TEMPLATE_FILES)
-def test_each_template_parses_on_its_own(name: str) -> None:
-    text = (CHART / "templates" / name).read_text()
-    assert text.count("{{") == text.count("}}"), "unbalanced {{ }}"
-    Templates().add(name, text)
+def test_helm_lint_does_report_a_broken_chart(tmp_path: Path) -> None:
+    broken = tmp_path / "strata"
+    shutil.copytree(CHART, broken)
+    (broken / "templates" / "broken.yaml").write_text("kind: [unclosed\n")
+    report = helm.lint(broken, REQUIRED, strict=True)
+    assert any(m["severity"] == 3 for m in report["messages"]), report
 
 
 def test_every_helper_that_is_included_is_defined_and_every_helper_is_used() -> None:
-    templates = load_templates()
-    defined = set(templates.parser.defines)
-    included: set[str] = set()
-    for name in TEMPLATE_FILES:
-        included |= set(re.findall(r'include "([^"]+)"', (CHART / "templates" / name).read_text()))
-    included |= templates.parser.called
-    assert included - defined == set()
-    assert defined - included == set()
+    assert included_helpers() - defined_helpers() == set()
+    assert defined_helpers() - included_helpers() == set()
 
 
-def test_a_template_naming_an_unknown_helper_fails_when_rendered() -> None:
-    templates = load_templates()
-    templates.add("broken.yaml", '{{ include "strata.nope" . }}')
-    with pytest.raises(TemplateError, match=r"strata\.nope"):
-        templates.render("broken.yaml", {})
+def test_a_template_naming_an_unknown_helper_fails_when_rendered(tmp_path: Path) -> None:
+    copy = tmp_path / "strata"
+    shutil.copytree(CHART, copy)
+    (copy / "templates" / "broken.yaml").write_text('{{ include "strata.nope" . }}\n')
+    with helm.Chart.load(copy) as chart, pytest.raises(helm.HelmRenderError, match=r"strata\.nope"):
+        chart.render(REQUIRED, name=RELEASE, namespace=NAMESPACE)
 
 
 def _values_paths(text: str) -> set[str]:
@@ -54,18 +70,25 @@ def _resolves(values: Any, path: str) -> bool:
 
 def test_every_values_path_a_template_reads_exists_in_values_yaml() -> None:
     values = chart_values()
-    missing = []
-    for name in TEMPLATE_FILES:
-        for path in _values_paths((CHART / "templates" / name).read_text()):
-            if not _resolves(values, path):
-                missing.append(f"{name}: .Values{path}")
+    missing = [
+        f"{name}: .Values{path}"
+        for name, text in template_sources().items()
+        for path in _values_paths(text)
+        if not _resolves(values, path)
+    ]
     assert missing == []
 
 
-def test_the_chart_metadata_is_a_helm_v2_application_chart() -> None:
+def test_the_chart_metadata_is_a_helm_v2_application_chart_with_an_icon() -> None:
     chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
     assert chart["apiVersion"] == "v2"
     assert chart["type"] == "application"
     assert re.fullmatch(r"\d+\.\d+\.\d+", chart["version"])
     assert chart["name"] == "strata"
     assert not (CHART / "requirements.yaml").exists()
+    # The icon is the chart's own file, served from the repository.
+    assert chart["icon"].startswith("https://")
+    assert chart["icon"].endswith("/helm/strata/icon.svg")
+    assert (CHART / "icon.svg").read_text().lstrip().startswith("<svg")
+    with helm.Chart.load(CHART) as loaded:
+        assert loaded.metadata["icon"] == chart["icon"]
