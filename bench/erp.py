@@ -11,10 +11,10 @@ import uuid
 import httpx
 
 from bench.harness import ROOT, p50, uvicorn_app
-from shared.auth.clients import ClientRegistration
 from sandbox.auth.issuer import SigningKeys, mint_token
-from strata.stack import redis_for_stack
 from sandbox.tryton import TrytonConsole, build_template, remove_run, start_server
+from shared.auth.clients import ClientRegistration
+from strata.stack import redis_for_stack
 
 SKU = "TOTE-NAT"
 READ_SAMPLES = 240

@@ -24,8 +24,8 @@ from litestar import Litestar, Response, get
 from litestar.params import FromPath
 
 from bench.harness import ROOT, p50, uvicorn_app
-from shared.auth.clients import ClientRegistration
 from sandbox.auth.issuer import SigningKeys, mint_token
+from shared.auth.clients import ClientRegistration
 from strata.stack import redis_for_stack
 
 ISSUER = "https://bench.issuer"

@@ -21,9 +21,9 @@ from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.spec import Components, OAuthFlow, OAuthFlows, SecurityScheme, Tag
 from litestar.params import FromPath, JSONBody
 
+from shared.problems import EXCEPTION_HANDLERS, PROBLEM_JSON, Problem
 from strata.contracts import lint
 from strata.contracts.public import PublicOperation
-from shared.problems import EXCEPTION_HANDLERS, PROBLEM_JSON, Problem
 
 pytestmark = pytest.mark.contract
 

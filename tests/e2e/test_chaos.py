@@ -19,8 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from strata.stack import Part, strata
 from sandbox.tryton import TrytonConsole, admin_credentials
+from strata.stack import Part, strata
 from tests.support.processes import RedisServer, free_port, wait_for_port
 from tests.support.stack import Sandbox, wait_until, whole_stack
 from tests.support.tokens import TokenMint

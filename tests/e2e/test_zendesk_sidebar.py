@@ -34,11 +34,11 @@ from process_apis.orders.exceptions import ExceptionStore, exception_id
 from process_apis.orders.pipeline import PipelineStore
 from process_apis.orders.schemas import BusinessImpact, OrderException
 from process_apis.orders.settings import OrdersSettings
+from sandbox.tryton import TrytonServer, ship_order
 from shared.auth import ZendeskAccountSettings
 from shared.models import SalesOrderDraft
 from system_apis.erp.app import create_app as create_erp_app
 from system_apis.erp.settings import ErpSettings
-from sandbox.tryton import TrytonServer, ship_order
 from tests.support.processes import RedisServer
 from tests.support.tokens import AUDIENCE, TokenMint
 from tests.unit.auth.forgery import hs256

@@ -13,6 +13,7 @@ import pytest
 import uvicorn
 from litestar import Litestar, Request, get
 
+from sandbox.auth.issuer import IssuerSettings, KeyRing, SigningKeys, create_app
 from shared.auth import (
     AuthPlugin,
     AuthSettings,
@@ -22,7 +23,6 @@ from shared.auth import (
     requires,
 )
 from shared.auth.clients import ClientRegistration, hash_client_secret
-from sandbox.auth.issuer import IssuerSettings, KeyRing, SigningKeys, create_app
 from shared.auth.keys import RemoteKeys
 from shared.auth.tokens import AccessTokenVerifier
 from shared.problems import EXCEPTION_HANDLERS

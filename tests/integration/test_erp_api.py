@@ -10,9 +10,9 @@ from decimal import Decimal
 import pytest
 from litestar.testing import AsyncTestClient
 
+from sandbox.tryton import TrytonServer, ship_order
 from system_apis.erp.app import create_app
 from system_apis.erp.settings import ErpSettings
-from sandbox.tryton import TrytonServer, ship_order
 from tests.support.tokens import TokenMint
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -16,16 +16,6 @@ import httpx
 import msgspec
 import pytest
 
-from shared.models import (
-    Address,
-    Customer,
-    OrderLine,
-    OrderStatus,
-    SalesOrderDraft,
-)
-from shared.problems import UpstreamUnavailable
-from system_apis.erp.adapters.tryton import TrytonAdapter
-from system_apis.erp.port import ErpRejected, OrderAlreadyShipped, OrderNotFound, UnknownSku
 from sandbox.tryton import (
     DEMO_CUSTOMERS,
     DEMO_PRODUCTS,
@@ -41,6 +31,16 @@ from sandbox.tryton import (
     start_server,
     template_is_current,
 )
+from shared.models import (
+    Address,
+    Customer,
+    OrderLine,
+    OrderStatus,
+    SalesOrderDraft,
+)
+from shared.problems import UpstreamUnavailable
+from system_apis.erp.adapters.tryton import TrytonAdapter
+from system_apis.erp.port import ErpRejected, OrderAlreadyShipped, OrderNotFound, UnknownSku
 
 # tryton_template_dir, start_tryton, tryton_eu
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from sandbox.auth.issuer import SigningKeys, mint_token
 from shared.auth import AuthSettings
 from shared.auth.clients import ClientRegistration
-from sandbox.auth.issuer import SigningKeys, mint_token
 
 ISSUER = "https://issuer.test"
 AUDIENCE = "strata"

@@ -22,6 +22,7 @@ from shared.app import load_auth_settings
 from shared.auth import AuthSettings
 from shared.auth.authentication import build_authentication
 from shared.auth.challenges import InvalidToken
+from shared.events import ATTEMPT, HISTORY
 from strata.demo import (
     StackNotFound,
     StepLine,
@@ -37,7 +38,6 @@ from strata.demo import (
     stream_id_at,
     summary_table,
 )
-from shared.events import ATTEMPT, HISTORY
 from strata.stack import (
     DEMO_SHOPS,
     SANDBOX_SECRET,

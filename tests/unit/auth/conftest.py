@@ -10,6 +10,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.params import FromPath
 from litestar.testing import AsyncTestClient
 
+from sandbox.auth.issuer import SigningKeys
 from shared.auth import (
     AuthPlugin,
     AuthSettings,
@@ -19,7 +20,6 @@ from shared.auth import (
     ensure_tenant_may_see,
     requires,
 )
-from sandbox.auth.issuer import SigningKeys
 from shared.problems import EXCEPTION_HANDLERS
 from tests.unit.auth.forgery import AUDIENCE, ISSUER
 

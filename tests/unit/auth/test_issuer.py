@@ -13,16 +13,6 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from shared.auth import AuthSettings, StaticKeys, build_authentication
-from shared.auth.clients import (
-    ClientRegistration,
-    demo_client_registry,
-    demo_secret,
-    hash_client_secret,
-    load_client_registry,
-    verify_client_secret,
-)
-from shared.auth.compact import parse_compact
 from sandbox.auth.issuer import (
     IssuerSettings,
     KeyRing,
@@ -33,6 +23,16 @@ from sandbox.auth.issuer import (
     load_or_create_signing_keys,
     mint_token,
 )
+from shared.auth import AuthSettings, StaticKeys, build_authentication
+from shared.auth.clients import (
+    ClientRegistration,
+    demo_client_registry,
+    demo_secret,
+    hash_client_secret,
+    load_client_registry,
+    verify_client_secret,
+)
+from shared.auth.compact import parse_compact
 
 ISSUER = "https://issuer.strata.test"
 SECRET = "orders-secret-with:colon&amp"

@@ -11,6 +11,7 @@ import pytest
 from joserfc.jwk import RSAKey
 from shopify_app import ShopifyApp
 
+from sandbox.auth.issuer import SigningKeys
 from shared.auth import (
     AuthSettings,
     InvalidToken,
@@ -23,7 +24,6 @@ from shared.auth import (
     ensure_tenant_may_see,
 )
 from shared.auth.compact import CompactToken, parse_compact
-from sandbox.auth.issuer import SigningKeys
 from shared.auth.keys import KeyNotFound, RemoteKeys, StaticKeys, import_jwks
 from shared.problems import Forbidden, NotFound, ServiceUnavailable
 from shared.settings import SettingsError, load_settings
