@@ -17,11 +17,13 @@ Handlers must be idempotent: delivery is at least once, and a crash between the 
 effect and the acknowledgement delivers the entry again.
 
 A worker reads one stream, or every shard of a sharded family
-(:meth:`shared.streams.WebhookStreams.streams`) in one ``XREADGROUP``. Each shard keeps its
-own retry set and dead-letter stream under its own hash tag, and an entry is acknowledged,
-retried, dead-lettered, reclaimed and handed back on the shard it was read from
-(:attr:`Entry.stream`). One ``XREADGROUP`` over several shards needs them on one Redis node
-(under Redis Cluster their hash tags put them in different slots).
+(:meth:`shared.streams.WebhookStreams.streams`). Each shard keeps its own retry set and
+dead-letter stream under its own hash tag, and an entry is acknowledged, retried,
+dead-lettered, reclaimed and handed back on the shard it was read from (:attr:`Entry.stream`).
+On one Redis node every shard is read in one ``XREADGROUP``; on a Redis Cluster client
+(``redis.asyncio.RedisCluster``) the shards live in different slots, so each is read by its
+own ``XREADGROUP`` (all at once, each with its share of the batch): a pass that finds nothing
+waiting then blocks on every shard, and returns when the last of them does.
 
 Trace context rides in the entry: :func:`publish` adds the current ``traceparent``, and the
 worker handles each entry inside a consumer span that is its child, so one trace runs from
@@ -40,7 +42,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import msgspec
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import RedisError, ResponseError
 
 from shared.streams import WORKER_FIELD_PREFIX
@@ -55,6 +57,9 @@ HISTORY = "strata_history"
 ORIGINAL_ID = "strata_original_id"
 FAILED_AT = "strata_failed_at"
 ERROR = "strata_error"
+
+#: A client of one Redis node or of a Redis Cluster; the worker and :func:`publish` take both.
+RedisClient = Redis | RedisCluster
 
 
 class TransientFailure(Exception):
@@ -157,12 +162,12 @@ class StreamWorker:
 
     ``stream`` is one stream name, or several: every shard of a family, e.g.
     ``WebhookStreams(prefix, shards).streams(ORDERS)``, all read by this one consumer. The
-    group is created on each of them.
+    group is created on each of them. ``redis`` is one node's client or a Redis Cluster's.
     """
 
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         stream: str | Sequence[str],
         group: str,
         handler: Handler,
@@ -189,7 +194,7 @@ class StreamWorker:
             self.shards.setdefault(keys.stream, keys)
         if not self.shards:
             raise ValueError("a stream worker needs at least one stream")
-        #: The stream keys read (one XREADGROUP takes them all).
+        #: The stream keys read (in one XREADGROUP on one node, one each on a cluster).
         self.streams: tuple[str, ...] = tuple(self.shards)
         # The first stream's keys, under the names single-stream callers know.
         self.stream, self.retry_set, self.dead_letters = next(iter(self.shards.values()))
@@ -304,6 +309,9 @@ class StreamWorker:
         free = max(1, self._slots._value)  # read no more than we can start now
         # COUNT bounds each stream's share, so what can start now is split across them.
         count = -(-min(self.batch, free) // len(self.streams))
+        if isinstance(self.redis, RedisCluster) and len(self.streams) > 1:
+            await self._read_each_shard(self.redis, count)
+            return
         reply: Any = await self.redis.xreadgroup(
             self.group,
             self.consumer,
@@ -311,6 +319,24 @@ class StreamWorker:
             count=count,
             block=self.block_ms,
         )
+        await self._start_all(reply)
+
+    async def _read_each_shard(self, redis: RedisCluster, count: int) -> None:
+        """One ``XREADGROUP`` per shard, all at once (a Redis Cluster keeps shards in different
+        slots): first without blocking, and only when no shard had anything, blocking."""
+        for block in (None, self.block_ms):
+            replies: list[Any] = await asyncio.gather(*(
+                redis.xreadgroup(
+                    self.group, self.consumer, {stream: ">"}, count=count, block=block
+                )
+                for stream in self.streams
+            ))  # fmt: skip
+            if any(replies):
+                for reply in replies:
+                    await self._start_all(reply)
+                return
+
+    async def _start_all(self, reply: Any) -> None:
         # A list of [stream, entries] pairs in RESP2, a map of them in RESP3.
         for stream, entries in reply.items() if isinstance(reply, dict) else reply or []:
             key = _text(stream)
@@ -457,7 +483,7 @@ class StreamWorker:
         )
 
 
-async def publish(redis: Redis, stream: str, fields: Mapping[str, str | bytes]) -> str:
+async def publish(redis: RedisClient, stream: str, fields: Mapping[str, str | bytes]) -> str:
     """Append one entry to ``stream`` (by its logical name).
 
     The current span's ``traceparent`` is added unless ``fields`` carry one already (a replay

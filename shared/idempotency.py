@@ -22,7 +22,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from litestar import Response
 from litestar.enums import MediaType
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import RedisError
 
 from shared.problems import (
@@ -109,11 +109,12 @@ def require_key(value: str | None) -> str:
 
 
 class IdempotencyStore:
-    """Keys and locks in Redis under ``prefix``; one hash tag per key (Redis Cluster safe)."""
+    """Keys and locks in Redis under ``prefix``; one hash tag per key (Redis Cluster safe:
+    ``redis`` may be one node's client or a ``RedisCluster``)."""
 
     def __init__(
         self,
-        redis: Redis,
+        redis: Redis | RedisCluster,
         prefix: str,
         *,
         claim_ttl: float = 120.0,

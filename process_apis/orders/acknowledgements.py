@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from redis.asyncio import Redis
+from shared.events import RedisClient
 
 #: Sorted set of ``shop:order`` -> epoch seconds when first received, until acknowledged.
 AWAITING_ACK_KEY = "strata:orders:awaiting-ack"
@@ -20,7 +20,7 @@ class RedisAcknowledgements:
     """The awaiting-acknowledgement index in Redis
     (:class:`~process_apis.orders.ports.Acknowledgements`)."""
 
-    def __init__(self, redis: Redis, key: str = AWAITING_ACK_KEY) -> None:
+    def __init__(self, redis: RedisClient, key: str = AWAITING_ACK_KEY) -> None:
         self.redis = redis
         self.key = key
 

@@ -19,7 +19,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi.spec import Tag
 from prometheus_client.core import GaugeMetricFamily, Metric
-from redis.asyncio import Redis
+from redis.asyncio import RedisCluster
 from redis.asyncio.client import Pipeline
 
 from process_apis.orders.acknowledgements import RedisAcknowledgements
@@ -38,7 +38,7 @@ from process_apis.orders.settings import OrdersSettings, load_orders_settings
 from shared.app import build_service_app
 from shared.auth import AuthSettings
 from shared.auth.service_tokens import service_credentials
-from shared.events import StreamWorker, stream_keys
+from shared.events import RedisClient, StreamWorker, stream_keys
 from shared.http import HttpClientSettings, make_client
 from shared.idempotency import IdempotencyStore
 from shared.ratelimit import RateLimitSettings
@@ -54,7 +54,7 @@ class OrdersRuntime:
     """What one orders process runs on: its settings, Redis, the service and its readers."""
 
     settings: OrdersSettings
-    redis: Redis
+    redis: RedisClient
     service: OrdersService
     order_context: OrderContextReader
     customer_orders: CustomerOrders
@@ -77,10 +77,19 @@ def shopify_http_settings(settings: OrdersSettings) -> HttpClientSettings:
     )
 
 
+def open_redis(settings: OrdersSettings) -> RedisClient:
+    """The process's Redis client: one node's (traced), or a Redis Cluster's with
+    ``redis_cluster``, which routes each key to the node holding its slot."""
+    options: dict[str, Any] = {"socket_timeout": 5, "socket_connect_timeout": 2}
+    if settings.redis_cluster:
+        return RedisCluster.from_url(settings.redis_url, **options)
+    return traced_redis(settings.redis_url, **options)
+
+
 @contextlib.asynccontextmanager
 async def orders_runtime(settings: OrdersSettings) -> AsyncIterator[OrdersRuntime]:
     """Redis, the system-API clients, the stores and the service; closed on exit."""
-    redis = traced_redis(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
+    redis = open_redis(settings)
     auth = service_auth(settings)
     erp_http = {
         name: make_client(url, erp_http_settings(settings), auth=auth)
@@ -226,9 +235,15 @@ async def run_worker(
         readiness={"redis": redis_ready, "worker": worker_running},
         lifespan=[
             consuming,
-            orders_metrics(s.redis_url, dead_letter_streams=s.order_streams),
+            orders_metrics(
+                s.redis_url, dead_letter_streams=s.order_streams, cluster=s.redis_cluster
+            ),
             # Its own collector: a lag reading that fails must not blank the gauges above.
-            business_metrics(s.redis_url, [_ConsumerLag(s.order_streams, s.consumer_group)]),
+            business_metrics(
+                s.redis_url,
+                [_ConsumerLag(s.order_streams, s.consumer_group)],
+                cluster=s.redis_cluster,
+            ),
         ],
     )
     config = uvicorn.Config(
@@ -328,7 +343,12 @@ def create_app(
         ),
         route_handlers=[OrdersController, OrderContextController],
         readiness={"redis": redis_ready},
-        lifespan=[resources, orders_metrics(s.redis_url, dead_letter_streams=s.order_streams)],
+        lifespan=[
+            resources,
+            orders_metrics(
+                s.redis_url, dead_letter_streams=s.order_streams, cluster=s.redis_cluster
+            ),
+        ],
         tags=[Tag(name="orders", description="The order pipeline")],
         auth=auth or s.auth,
         scopes=SCOPES,

@@ -17,11 +17,11 @@ from decimal import Decimal
 from typing import Any
 
 import msgspec
-from redis.asyncio import Redis
 
 from process_apis.orders.context_schemas import CustomerOrder, CustomerOrderPage
 from process_apis.orders.context_settings import ContextSettings
 from process_apis.orders.ports import ExceptionQueue, OrderPipeline
+from shared.events import RedisClient
 from shared.models import SalesOrderDraft
 
 CUSTOMER_PREFIX = "strata:orders:customers"
@@ -52,7 +52,7 @@ def customer_key(email: str, prefix: str = CUSTOMER_PREFIX) -> str:
 
 
 async def index_customer_order(
-    redis: Redis,
+    redis: RedisClient,
     shop: str,
     order_id: str,
     draft: SalesOrderDraft,
@@ -97,7 +97,7 @@ class RedisCustomerIndex:
     service's settings."""
 
     def __init__(
-        self, redis: Redis, settings: ContextSettings, prefix: str = CUSTOMER_PREFIX
+        self, redis: RedisClient, settings: ContextSettings, prefix: str = CUSTOMER_PREFIX
     ) -> None:
         self.redis = redis
         self.settings = settings
@@ -115,7 +115,7 @@ class CustomerOrders:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         pipeline: OrderPipeline,
         exceptions: ExceptionQueue,
         prefix: str = CUSTOMER_PREFIX,

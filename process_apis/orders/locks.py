@@ -14,9 +14,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
-from redis.asyncio import Redis
-
 from process_apis.orders.pipeline import KEEP_FOR, fence_key
+from shared.events import RedisClient
 from shared.idempotency import IdempotencyStore
 
 LOCK_PREFIX = "strata:orders"
@@ -32,7 +31,7 @@ class RedisOrderLocks:
     token keeps the late holder from recording. ``prefix`` must be the pipeline store's.
     """
 
-    def __init__(self, redis: Redis, *, ttl: float, prefix: str = LOCK_PREFIX) -> None:
+    def __init__(self, redis: RedisClient, *, ttl: float, prefix: str = LOCK_PREFIX) -> None:
         self.store = IdempotencyStore(redis, prefix, wait_for_pending=WAIT_FOR_HOLDER)
         self.redis = redis
         self.prefix = prefix

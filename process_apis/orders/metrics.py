@@ -78,6 +78,7 @@ def orders_metrics(
     dead_letter_streams: Sequence[str],
     awaiting_key: str = AWAITING_ACK_KEY,
     exceptions_prefix: str = EXCEPTIONS_PREFIX,
+    cluster: bool = False,
 ) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
     """The lifespan that reports the orders gauges on the app's ``/metrics``."""
     readings: list[Reading] = [
@@ -85,4 +86,4 @@ def orders_metrics(
         DeadLetters(dead_letter_streams),
         OpenExceptions(exceptions_prefix),
     ]
-    return business_metrics(redis_url, readings)
+    return business_metrics(redis_url, readings, cluster=cluster)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
-
-from shared.events import publish
+from shared.events import RedisClient, publish
 from shared.streams import ORDERS, StreamEntry, WebhookStreams, encode_entry
 
 
@@ -12,7 +10,7 @@ class RedisOrderStream:
     """Appends typed entries to the orders stream, on the shard of the entry's shop
     (:class:`~process_apis.orders.ports.OrderStream`)."""
 
-    def __init__(self, redis: Redis, streams: WebhookStreams) -> None:
+    def __init__(self, redis: RedisClient, streams: WebhookStreams) -> None:
         self.redis = redis
         self.streams = streams
 

@@ -12,10 +12,10 @@ import time
 from typing import Any
 
 import msgspec
-from redis.asyncio import Redis
 
 from process_apis.orders.ports import OrderLockLost
 from process_apis.orders.schemas import OrderStatus, PipelineStep
+from shared.events import RedisClient
 
 _STEP = msgspec.json.Encoder()
 _STEP_DECODER = msgspec.json.Decoder(PipelineStep)
@@ -43,7 +43,7 @@ def fence_key(prefix: str, shop: str, order_id: str) -> str:
 class PipelineStore:
     """Pipeline status in Redis (:class:`~process_apis.orders.ports.OrderPipeline`)."""
 
-    def __init__(self, redis: Redis, prefix: str = "strata:orders") -> None:
+    def __init__(self, redis: RedisClient, prefix: str = "strata:orders") -> None:
         """Records under ``prefix``, which the order locks share (their fencing counters)."""
         self.redis = redis
         self.prefix = prefix

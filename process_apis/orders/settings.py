@@ -54,9 +54,9 @@ class OrdersSettings(msgspec.Struct, frozen=True, kw_only=True):
     """Everything the orders process reads from its environment (tests build it directly)."""
 
     redis_url: str = DEFAULT_REDIS_URL
-    # The deployment's Redis is a Redis Cluster (the Helm chart says so to every service).
-    # The orders process runs on one Redis node only, so true stops start-up rather than fail
-    # on every key another node holds.
+    # The deployment's Redis is a Redis Cluster (the Helm chart says so to every service): the
+    # process then talks to it through a cluster client, and its workers read each shard of
+    # the orders stream on the node that holds it.
     redis_cluster: bool = False
     # ERP instance name -> base URL of its ERP system API.
     erp_instances: dict[str, str] = msgspec.field(
@@ -114,12 +114,6 @@ class OrdersSettings(msgspec.Struct, frozen=True, kw_only=True):
     def order_streams(self) -> list[str]:
         """Every shard of the orders family: what the workers read."""
         return self.streams.streams(ORDERS)
-
-    def __post_init__(self) -> None:
-        if self.redis_cluster:
-            raise ValueError(
-                f"{PREFIX}REDIS_CLUSTER: the orders process does not run on Redis Cluster yet"
-            )
 
 
 def load_orders_settings(environ: Mapping[str, str] | None = None) -> OrdersSettings:

@@ -28,6 +28,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from shared.events import stream_keys
@@ -135,16 +136,21 @@ class BusinessCollector(Collector):
 
 
 def business_metrics(
-    redis_url: str, readings: Sequence[Reading]
+    redis_url: str, readings: Sequence[Reading], *, cluster: bool = False
 ) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
     """A lifespan that registers a :class:`BusinessCollector` of ``readings`` on the app's
     registry and its refresh as a scrape hook; list it in ``build_service_app(lifespan=[...])``.
+    ``cluster`` reads through a Redis Cluster client (each key from the node holding it).
     """
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         # Its own connection with short timeouts: a scrape must not wait on a busy pool.
-        redis = Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
+        redis: Any = (
+            RedisCluster.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
+            if cluster
+            else Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
+        )
         collector = BusinessCollector(redis, readings)
         registry = app.state.metrics_registry
         registry.register(collector)

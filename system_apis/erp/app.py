@@ -9,6 +9,7 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi.spec import Tag
+from redis.asyncio import Redis, RedisCluster
 
 from shared.app import build_service_app
 from shared.auth import AuthSettings
@@ -70,7 +71,11 @@ def create_app(
 
     @asynccontextmanager
     async def resources(app: Litestar) -> AsyncIterator[None]:
-        redis = traced_redis(s.redis_url, socket_timeout=2, socket_connect_timeout=2)
+        redis: Redis | RedisCluster = (
+            RedisCluster.from_url(s.redis_url, socket_timeout=2, socket_connect_timeout=2)
+            if s.redis_cluster
+            else traced_redis(s.redis_url, socket_timeout=2, socket_connect_timeout=2)
+        )
         erp_port = port or build_port(s)
         store = IdempotencyStore(redis, f"strata:erp:{s.instance}")
         app.state.redis = redis

@@ -31,6 +31,9 @@ class ErpSettings(msgspec.Struct, frozen=True, kw_only=True):
     instance: Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9-]{0,31}$")] = "eu"
     adapter: Literal["tryton"] = "tryton"
     redis_url: str = DEFAULT_REDIS_URL
+    # The Redis at ``redis_url`` is a Redis Cluster (every key of the idempotency store and
+    # its locks carries its own hash tag, so a cluster client routes each one whole).
+    redis_cluster: bool = False
     tryton_url: str = "http://127.0.0.1:8000/"
     tryton_database: str = "strata_eu"
     tryton_user: str = "admin"

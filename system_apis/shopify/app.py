@@ -103,7 +103,7 @@ def create_app(
         app.state.shopify = ShopifyService(admin)
         # The idempotency store speaks to one Redis; under Redis Cluster its keys are
         # hash-tagged per key, and the cluster client routes them the same way.
-        app.state.idempotency = IdempotencyStore(redis, "strata:shopify")  # type: ignore[arg-type]
+        app.state.idempotency = IdempotencyStore(redis, "strata:shopify")
         try:
             yield
         finally:

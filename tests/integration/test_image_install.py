@@ -29,9 +29,19 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("strata", "shared", "system_apis", "process_apis", "experience_apis", "sandbox")
 
 
+def _clean_environ() -> dict[str, str]:
+    # The installed copy must be found by itself, never through a PYTHONPATH into this tree.
+    return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+
 def _run(*args: str | Path, cwd: Path) -> str:
     done = subprocess.run(
-        [str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=300
+        [str(a) for a in args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=_clean_environ(),
     )
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout

@@ -76,11 +76,10 @@ def test_the_cli_s_address_of_this_api_is_not_a_setting_to_refuse() -> None:
     assert settings == OrdersSettings()
 
 
-def test_redis_cluster_is_read_and_refused_until_the_process_supports_it() -> None:
-    # The Helm chart writes it to every service; false is the single-node Redis the process uses.
+def test_redis_cluster_is_read() -> None:
+    # The Helm chart writes it to every service; false is a single Redis node.
     assert load_orders_settings({"STRATA_ORDERS_REDIS_CLUSTER": "false"}) == OrdersSettings()
-    with pytest.raises(SettingsError, match=r"STRATA_ORDERS_REDIS_CLUSTER: .*Redis Cluster"):
-        load_orders_settings({"STRATA_ORDERS_REDIS_CLUSTER": "true"})
+    assert load_orders_settings({"STRATA_ORDERS_REDIS_CLUSTER": "true"}).redis_cluster
 
 
 def test_a_bad_value_in_a_part_names_its_variable() -> None:
