@@ -155,14 +155,18 @@ def load_rate_limit_settings(
     api_prefix: str,
     redis_url: str,
     environ: Mapping[str, str] | None = None,
+    *,
+    cluster: bool = False,
 ) -> RateLimitSettings:
     """A service's rate limits (``<service_prefix>RATELIMIT_*``), with the service's defaults
-    (:func:`service_rate_limits`)."""
+    (:func:`service_rate_limits`); ``cluster`` says the service's Redis is a Redis Cluster."""
     import os
 
     env = dict(os.environ if environ is None else environ)
     prefix = f"{service_prefix}RATELIMIT_"
     env.setdefault(f"{prefix}REDIS_URL", redis_url)
+    if cluster:
+        env.setdefault(f"{prefix}CLUSTER", "true")
     loaded = load_settings(RateLimitSettings, env, prefix=prefix)
     return service_rate_limits(loaded, redis_url=redis_url, api_prefix=api_prefix)
 

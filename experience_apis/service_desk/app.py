@@ -25,7 +25,7 @@ from shared.auth import AuthSettings
 from shared.auth.service_tokens import service_credentials
 from shared.http import HttpClientSettings, make_client
 from shared.ratelimit import RateLimitSettings
-from shared.telemetry.redis import traced_redis
+from shared.telemetry.redis import service_redis
 
 API_VERSION = "1.0.0"
 SCOPES = {"service-desk:read": "Read customers' orders and order contexts"}
@@ -65,7 +65,9 @@ def create_app(
 
     @asynccontextmanager
     async def resources(app: Litestar) -> AsyncIterator[None]:
-        redis = traced_redis(s.redis_url, socket_timeout=2, socket_connect_timeout=2)
+        redis = service_redis(
+            s.redis_url, cluster=s.redis_cluster, socket_timeout=2, socket_connect_timeout=2
+        )
         if orders_transport is None:
             client = make_client(s.orders_api_url, orders_http_settings(s), auth=service_auth(s))
         else:
@@ -98,7 +100,8 @@ def create_app(
         tags=[Tag(name="service-desk", description="Orders as an agent needs them")],
         auth=auth or s.auth,
         scopes=SCOPES,
-        rate_limit=rate_limit or load_rate_limit_settings(PREFIX, "/service-desk/", s.redis_url),
+        rate_limit=rate_limit
+        or load_rate_limit_settings(PREFIX, "/service-desk/", s.redis_url, cluster=s.redis_cluster),
         dependencies={"desk": Provide(_provide_desk, sync_to_thread=False)},
     )
     return app

@@ -58,14 +58,6 @@ class ServiceDeskSettings(msgspec.Struct, frozen=True, kw_only=True):
         default_factory=AuthSettings
     )
 
-    def __post_init__(self) -> None:
-        if self.redis_cluster:
-            raise ValueError(
-                f"{PREFIX}REDIS_CLUSTER: the service desk's answer cache does not run on Redis "
-                f"Cluster yet; give it a single Redis node ({PREFIX}REDIS_URL) and set this "
-                "to false"
-            )
-
 
 def load_service_desk_settings(environ: Mapping[str, str] | None = None) -> ServiceDeskSettings:
     """Read :class:`ServiceDeskSettings` once, at start-up; a ``STRATA_SERVICE_DESK_*``

@@ -23,7 +23,7 @@ from shared.auth.service_tokens import service_credentials
 from shared.http import HttpClientSettings, make_client
 from shared.idempotency import IdempotencyStore
 from shared.ratelimit import RateLimitSettings
-from shared.telemetry.redis import traced_redis
+from shared.telemetry.redis import service_redis
 
 API_VERSION = "1.0.0"
 
@@ -72,7 +72,10 @@ def create_app(
 
     @asynccontextmanager
     async def resources(app: Litestar) -> AsyncIterator[None]:
-        redis = traced_redis(s.redis_url, socket_timeout=2, socket_connect_timeout=2)
+        # Reservations keep each script's keys under one hash tag, so they run on a cluster too.
+        redis = service_redis(
+            s.redis_url, cluster=s.redis_cluster, socket_timeout=2, socket_connect_timeout=2
+        )
         owned: dict[str, httpx.AsyncClient] = {}
         if erp_clients is None:
             http = erp_http_settings(s)
@@ -116,7 +119,8 @@ def create_app(
         tags=[Tag(name="inventory", description="Available-to-sell and reservations")],
         auth=auth or s.auth,
         scopes=SCOPES,
-        rate_limit=rate_limit or load_rate_limit_settings(PREFIX, "/inventory/", s.redis_url),
+        rate_limit=rate_limit
+        or load_rate_limit_settings(PREFIX, "/inventory/", s.redis_url, cluster=s.redis_cluster),
         dependencies={
             "inventory": Provide(_provide_inventory, sync_to_thread=False),
             "idempotency": Provide(_provide_idempotency, sync_to_thread=False),

@@ -61,13 +61,6 @@ class InventorySettings(msgspec.Struct, frozen=True, kw_only=True):
         default_factory=AuthSettings
     )
 
-    def __post_init__(self) -> None:
-        if self.redis_cluster:
-            raise ValueError(
-                f"{PREFIX}REDIS_CLUSTER: the inventory process does not run on Redis Cluster "
-                f"yet; give it a single Redis node ({PREFIX}REDIS_URL) and set this to false"
-            )
-
 
 def load_inventory_settings(environ: Mapping[str, str] | None = None) -> InventorySettings:
     """Read :class:`InventorySettings` once, at start-up; a ``STRATA_INVENTORY_*`` variable

@@ -120,3 +120,13 @@ def traced_redis(url: str, *, tracing: Tracing | None = None, **options: Any) ->
         attributes["db.namespace"] = str(kwargs.get("db", 0))
         client._strata_attributes = attributes
     return client
+
+
+def service_redis(url: str, *, cluster: bool = False, **options: Any) -> Any:
+    """A service's Redis client: one node's (traced), or with ``cluster`` a Redis Cluster
+    client that routes each key to the node holding its slot (no Redis spans there)."""
+    if cluster:
+        from redis.asyncio.cluster import RedisCluster
+
+        return RedisCluster.from_url(url, **options)
+    return traced_redis(url, **options)

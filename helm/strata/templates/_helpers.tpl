@@ -125,10 +125,10 @@ that is not "runs" needs a single-node REDIS_URL of its own in its settings whil
 redis.cluster is true (strata.validate says so). The local issuer uses no Redis.
 */}}
 {{- define "strata.redisCluster" -}}
-erp: single
-inventory: refuses
-orders: refuses
-service-desk: refuses
+erp: runs
+inventory: runs
+orders: runs
+service-desk: runs
 shopify: runs
 storefront: runs
 {{- end -}}

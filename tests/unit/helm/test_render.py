@@ -265,22 +265,9 @@ def test_secrets_are_only_ever_referenced_never_written_into_a_configmap() -> No
     assert "STRATA_AUTH_ISSUER_KEYS" in issuer
 
 
-SINGLE_NODE = {"orders": True, "inventory": True, "service-desk": True, "erp": False}
-
-
-def _own_redis(*, cluster_setting: bool) -> dict[str, Any]:
-    own: dict[str, Any] = {"REDIS_URL": "redis://single.example.com:6379/0"}
-    if cluster_setting:
-        own["REDIS_CLUSTER"] = "false"
-    return own
-
-
-def test_redis_cluster_reaches_the_services_that_run_on_it_and_the_others_need_a_node() -> None:
+def test_redis_cluster_reaches_every_service_and_a_node_of_its_own_still_wins() -> None:
     cluster = {"redis": {"url": "rediss://cache.example.com:6380/0", "tls": True, "cluster": True}}
-    with pytest.raises(RenderError, match=r"redis\.cluster is true but \S+ runs on one Redis node"):
-        render(cluster)
-    own = {s: {"settings": _own_redis(cluster_setting=c)} for s, c in SINGLE_NODE.items()}
-    rendered = render(cluster, {"services": own})
+    rendered = render(cluster)
     shopify_env = environment(rendered, "shopify")
     assert shopify_env["STRATA_SHOPIFY_REDIS_URL"] == "rediss://cache.example.com:6380/0"
     del shopify_env["STRATA_SHOPIFY_SHOPS"]  # a secret reference here, JSON in the pod
@@ -291,14 +278,14 @@ def test_redis_cluster_reaches_the_services_that_run_on_it_and_the_others_need_a
     )
     assert limits.cluster is True
     orders = load_orders_settings(environment(rendered, "orders"))
-    assert orders.redis_url == "redis://single.example.com:6379/0"
-    assert orders.redis_cluster is False
-    assert orders.ratelimit.cluster is True  # the rate limiter does run on the cluster
-    erp = environment(rendered, "erp-eu")
-    assert erp["STRATA_ERP_REDIS_URL"] == "redis://single.example.com:6379/0"
-    assert "STRATA_ERP_REDIS_CLUSTER" not in erp, "the ERP API has no such setting"
-    storefront = environment(rendered, "storefront")
-    assert storefront["STRATA_STOREFRONT_REDIS_CLUSTER"] == "true"
+    assert orders.redis_url == "rediss://cache.example.com:6380/0"
+    assert orders.redis_cluster is True
+    assert orders.ratelimit.cluster is True
+    erp = load_erp_settings(environment(rendered, "erp-eu"))
+    assert erp.redis_cluster is True
+    for service in ("inventory", "service-desk", "storefront"):
+        prefix = "STRATA_" + service.upper().replace("-", "_") + "_"
+        assert environment(rendered, service)[f"{prefix}REDIS_CLUSTER"] == "true", service
     # A service given a single node of its own keeps it over the release-wide Secret.
     secret = render(
         {"redis": {"existingSecret": "redis-url"}},

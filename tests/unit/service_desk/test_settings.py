@@ -69,11 +69,10 @@ def test_the_rate_limits_and_the_shared_auth_are_no_unknown_variables() -> None:
     assert load_service_desk_settings({}) == ServiceDeskSettings()
 
 
-def test_redis_cluster_is_read_and_refused_until_the_cache_supports_it() -> None:
-    env = {"STRATA_SERVICE_DESK_REDIS_CLUSTER": "false"}
-    assert load_service_desk_settings(env).redis_cluster is False
-    with pytest.raises(SettingsError, match=r"^STRATA_SERVICE_DESK_REDIS_CLUSTER: .*Redis Cluster"):
-        load_service_desk_settings({"STRATA_SERVICE_DESK_REDIS_CLUSTER": "true"})
+def test_redis_cluster_is_read() -> None:
+    for value in (False, True):
+        env = {"STRATA_SERVICE_DESK_REDIS_CLUSTER": str(value).lower()}
+        assert load_service_desk_settings(env).redis_cluster is value
 
 
 @pytest.mark.parametrize(
