@@ -1,7 +1,8 @@
 """Run the benchmark suite and write ``bench/results/latest.json``.
 
 Each benchmark module has ``run() -> dict[str, float]``; a figure that can't be measured is
-left out and the reason recorded under ``notes``.
+left out and the reason recorded under ``notes``. A module's ``TARGETS`` (figure: target) are
+printed beside its figures, with whether each is met (ratios where higher is better).
 """
 
 from __future__ import annotations
@@ -12,7 +13,16 @@ import time
 
 from bench.harness import write_results
 
-BENCHMARKS = ["erp", "gateway", "ingress", "shopify_bucket", "orders", "service_desk", "storefront"]
+BENCHMARKS = [
+    "erp",
+    "gateway",
+    "ingress",
+    "shopify_bucket",
+    "orders",
+    "service_desk",
+    "storefront",
+    "scale",
+]
 
 
 def main(argv: list[str]) -> int:
@@ -24,7 +34,9 @@ def main(argv: list[str]) -> int:
         started = time.monotonic()
         print(f"== {name}", flush=True)
         try:
-            figures = importlib.import_module(f"bench.{name}").run()
+            module = importlib.import_module(f"bench.{name}")
+            targets: dict[str, float] = getattr(module, "TARGETS", {})
+            figures = module.run()
         except Exception as exc:
             notes[name] = f"failed: {type(exc).__name__}: {exc}"
             print(f"   failed: {exc}", flush=True)
@@ -32,7 +44,11 @@ def main(argv: list[str]) -> int:
             continue
         for key, value in figures.items():
             metrics[key] = round(value, 4)
-            print(f"   {key} = {value:.4f}", flush=True)
+            target = targets.get(key)
+            verdict = ""
+            if target is not None:
+                verdict = f"  (target {target}: {_verdict(key, value, target)})"
+            print(f"   {key} = {value:.4f}{verdict}", flush=True)
         print(f"   ({time.monotonic() - started:.0f}s)", flush=True)
     if argv:
         # A subset run keeps the other figures of the last full run.
@@ -47,6 +63,12 @@ def main(argv: list[str]) -> int:
     path = write_results(metrics, notes)
     print(f"wrote {path}")
     return 1 if failed else 0
+
+
+def _verdict(key: str, value: float, target: float) -> str:
+    if key.endswith("roundtrips_per_request") or key.endswith("roundtrips_per_webhook"):
+        return "met" if value <= target else "missed"
+    return "met" if value >= target else "missed"
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
-"""``gateway.tax_ratio``, ``gateway.naive_speedup`` and ``ratelimit.redis_roundtrips_per_request``.
+"""The gateway figures: ``gateway.tax_ratio``, ``gateway.naive_speedup``,
+``gateway.plumbing_ratio``, ``gateway.limit_ratio`` and ``ratelimit.redis_roundtrips_per_request``.
 
 One proxying route, ``GET /gateway/v1/stock/{sku}``, forwards to a fast local upstream (raw
-ASGI on uvicorn, well under a millisecond an answer) and passes its answer back. It is served
-three ways, each by one uvicorn worker pinned to core 0:
+ASGI, well under a millisecond an answer) and passes its answer back. It is served five
+ways, each by one process pinned to core 0, all served alike (:mod:`bench.harness`: uvicorn,
+uvloop, httptools, one worker):
 
 - **on**: built with ``build_service_app`` with JWT auth (an RS256 token minted with the local
   issuer's code, the service trusting its JWKS), Redis rate limiting (a quota far above what
@@ -10,14 +12,19 @@ three ways, each by one uvicorn worker pinned to core 0:
   exported in batches to an exporter that counts and drops them);
 - **off**: the same app and route with all three controls off;
 - **naive**: a plain ``Litestar`` route with none of them, proxying with a default
-  ``httpx.AsyncClient``.
+  ``httpx.AsyncClient``;
+- **bare**: a plain ``Litestar`` route proxying with one pooled aiohttp session;
+- **raw**: a raw ASGI app proxying with one pooled aiohttp session (about as close to the
+  limit of Python as a proxying hop gets).
 
-wrk (one thread, 32 connections) runs in its own process on core 1 with the upstream and
-Redis. Runs are interleaved (off, on, naive; then naive, on, off; ...) and each figure is the
-median of the per-round ratios. The Redis figure comes from ``INFO commandstats`` around the
-"on" runs: client commands (EVALSHA, EVAL and any other command a client sent; Redis also counts the
-TIME, GET and SET each script call runs, which are taken out after checking they match)
-per request served, counted from the server's own HTTP metrics.
+The figures: ``tax_ratio`` on / off (target 0.80), ``naive_speedup`` on / naive (1.5),
+``plumbing_ratio`` off / bare (0.85: what Strata's own plumbing costs), ``limit_ratio``
+on / raw (0.5). wrk (one thread, 32 connections) runs in its own process on core 1 with the
+upstream and Redis. Runs are interleaved (the order reverses every round) and each figure is
+the median of the per-round ratios. The Redis figure comes from ``INFO commandstats`` around
+the "on" runs: client commands (EVALSHA, EVAL and any other command a client sent; Redis also
+counts the TIME, GET and SET each script call runs, which are taken out after checking they
+match) per request served, counted from the server's own HTTP metrics.
 """
 
 from __future__ import annotations
@@ -215,6 +222,73 @@ def naive() -> Any:
     return Litestar([stock, live], lifespan=[client])
 
 
+def _upstream_session(upstream_url: str) -> Any:
+    """One pooled aiohttp session, as the bare sides hold it (same pool size as Strata's)."""
+    import aiohttp
+
+    return aiohttp.ClientSession(
+        upstream_url, connector=aiohttp.TCPConnector(limit=64), auto_decompress=False
+    )
+
+
+def bare_litestar() -> Any:
+    """A bare Litestar route proxying with one aiohttp session: the plumbing ratio's baseline."""
+    upstream_url = _config()["upstream"]
+
+    @contextlib.asynccontextmanager
+    async def client(app: Litestar) -> AsyncIterator[None]:
+        async with _upstream_session(upstream_url) as session:
+            app.state.session = session
+            yield
+
+    @get("/gateway/v1/stock/{sku:str}")
+    async def stock(sku: str, state: State) -> Response[bytes]:
+        async with state.session.get(f"/stock/{sku}") as answer:
+            body = await answer.read()
+        return Response(body, status_code=answer.status, media_type="application/json")
+
+    @get("/health/live")
+    async def live() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return Litestar([stock, live], lifespan=[client], logging_config=None)
+
+
+def raw_asgi() -> Any:
+    """A raw ASGI app proxying with one aiohttp session: the limit ratio's baseline, about as
+    close to the limit of Python on this loop as a proxying hop gets."""
+    upstream_url = _config()["upstream"]
+    held: dict[str, Any] = {}
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    held["session"] = _upstream_session(upstream_url)
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await held["session"].close()
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        sku = scope["path"].rpartition("/")[2]
+        async with held["session"].get(f"/stock/{sku}") as answer:
+            body = await answer.read()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": answer.status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    return app
+
+
 # -- the run -----------------------------------------------------------------------------------
 
 
@@ -290,7 +364,7 @@ def _client_commands_between(before: dict[str, int], after: dict[str, int]) -> i
 
 
 def run() -> dict[str, float]:
-    """Measure the three figures; raises if an answer failed or spans were not recorded."""
+    """Measure the figures; raises if an answer failed or spans were not recorded."""
     from sandbox.auth.issuer import SigningKeys
 
     keys = SigningKeys.generate()
@@ -307,17 +381,26 @@ def run() -> dict[str, float]:
         }
         cpu = 0 if (os.cpu_count() or 1) > 1 else None
         inspector = redis.Redis.from_url(redis_url)
-        with (
-            uvicorn_app("bench.gateway:controls_off", env, cpu=cpu) as off,
-            uvicorn_app("bench.gateway:controls_on", env, cpu=cpu) as on,
-            uvicorn_app("bench.gateway:naive", env, cpu=cpu) as bare,
-        ):
-            for base, headers in ((off, None), (on, auth_header), (bare, None)):
-                run_wrk(base + PATH, 1, headers)  # warm pools, caches and the script cache
-            taxes: list[float] = []
-            speedups: list[float] = []
+        sides = {
+            "off": "controls_off",
+            "on": "controls_on",
+            "naive": "naive",
+            "bare": "bare_litestar",
+            "raw": "raw_asgi",
+        }
+        with contextlib.ExitStack() as stack:
+            bases = {
+                side: stack.enter_context(uvicorn_app(f"bench.gateway:{factory}", env, cpu=cpu))
+                for side, factory in sides.items()
+            }
+            on = bases["on"]
+            for side, base in bases.items():
+                # Warm pools, caches and the script cache.
+                run_wrk(base + PATH, 1, auth_header if side == "on" else None)
+            ratios: dict[str, list[float]] = {name: [] for name in _RATIOS}
             served = 0
             commands = 0
+            order = list(sides)
             for round_ in range(ROUNDS):
 
                 def measure_on() -> tuple[float, float]:
@@ -331,34 +414,48 @@ def run() -> dict[str, float]:
                     commands += _client_commands_between(before, after)
                     return figures
 
-                # The order alternates, so a machine getting busier or quieter favours
-                # neither side.
-                if round_ % 2 == 0:
-                    off_rps, off_us = _measured(off, SECONDS)
-                    on_rps, on_us = measure_on()
-                    naive_rps, naive_us = _measured(bare, SECONDS)
-                else:
-                    naive_rps, naive_us = _measured(bare, SECONDS)
-                    on_rps, on_us = measure_on()
-                    off_rps, off_us = _measured(off, SECONDS)
-                taxes.append(on_rps / off_rps)
-                speedups.append(on_rps / naive_rps)
+                # The order reverses every round, so a machine getting busier or quieter
+                # favours no side.
+                figures: dict[str, tuple[float, float]] = {}
+                for side in order if round_ % 2 == 0 else reversed(order):
+                    figures[side] = (
+                        measure_on() if side == "on" else _measured(bases[side], SECONDS)
+                    )
+                rps = {side: figure[0] for side, figure in figures.items()}
+                for name, (top, bottom) in _RATIOS.items():
+                    ratios[name].append(rps[top] / rps[bottom])
                 print(
-                    f"   round {round_}: off {off_rps:.0f}/s ({off_us:.0f} us CPU each), "
-                    f"on {on_rps:.0f}/s ({on_us:.0f} us), naive {naive_rps:.0f}/s "
-                    f"({naive_us:.0f} us)",
+                    f"   round {round_}: "
+                    + ", ".join(
+                        f"{side} {rate:.0f}/s ({figures[side][1]:.0f} us CPU each)"
+                        for side, rate in rps.items()
+                    ),
                     flush=True,
                 )
             spans = httpx.get(on + "/bench/spans", timeout=30).json()["exported"]
         inspector.close()
     if spans < 2 * served:
         raise RuntimeError(f"only {spans} spans exported for {served} requests (2 each expected)")
-    return {
-        "gateway.tax_ratio": statistics.median(taxes),
-        "gateway.naive_speedup": statistics.median(speedups),
-        "ratelimit.redis_roundtrips_per_request": commands / served,
-    }
+    figures = {name: statistics.median(values) for name, values in ratios.items()}
+    figures["ratelimit.redis_roundtrips_per_request"] = commands / served
+    return figures
 
+
+#: Each figure: the requests per second of one side over another's, same round.
+_RATIOS = {
+    "gateway.tax_ratio": ("on", "off"),
+    "gateway.naive_speedup": ("on", "naive"),
+    "gateway.plumbing_ratio": ("off", "bare"),
+    "gateway.limit_ratio": ("on", "raw"),
+}
+#: What each figure should reach (printed beside it by ``python -m bench``).
+TARGETS = {
+    "gateway.tax_ratio": 0.80,
+    "gateway.naive_speedup": 1.5,
+    "gateway.plumbing_ratio": 0.85,
+    "gateway.limit_ratio": 0.5,
+    "ratelimit.redis_roundtrips_per_request": 1.0,
+}
 
 _last_served: dict[str, float] = {}
 

@@ -1,4 +1,12 @@
-"""What every benchmark shares: processes on loopback, timing, wrk, and the results file."""
+"""What every benchmark shares: processes on loopback, timing, wrk, and the results file.
+
+Every server of every benchmark, Strata's and the bare baselines alike, runs the same way:
+one process serving one ``module:factory`` through :func:`shared.server.serve` (what
+``strata serve`` runs): uvicorn with one worker, uvloop's event loop and httptools' parser,
+and the heap settled after start-up (:func:`shared.server.settle_heap`). So a ratio compares
+what the apps do, never how they are served. ``python -m bench.harness module:factory PORT``
+is that process.
+"""
 
 from __future__ import annotations
 
@@ -42,24 +50,9 @@ def wait_http(url: str, timeout: float = 60.0) -> None:
 def uvicorn_app(
     factory: str, env: dict[str, str], *, ready_path: str = "/health/live", cpu: int | None = None
 ) -> Iterator[str]:
-    """Serve ``module:factory`` with one uvicorn worker (optionally pinned to one core)."""
+    """Serve ``module:factory`` in its own process (optionally pinned to one core)."""
     port = free_port()
-    argv = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "--factory",
-        factory,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-        "--log-level",
-        "warning",
-        "--no-access-log",
-    ]
+    argv = [sys.executable, "-m", "bench.harness", factory, str(port)]
     if cpu is not None and shutil.which("taskset"):
         argv = ["taskset", "-c", str(cpu), *argv]
     proc = subprocess.Popen(
@@ -142,11 +135,14 @@ def environment() -> dict[str, object]:
     )
     import uvicorn
 
+    from shared.server import server_options
+
+    loop, http = server_options()
     return {
         "git_sha": sha,
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
-        "server": f"uvicorn {uvicorn.__version__}, 1 worker",
+        "server": f"uvicorn {uvicorn.__version__}, 1 worker, {loop}, {http}, heap settled",
         "load_generator": wrk_version or "wrk",
     }
 
@@ -156,3 +152,19 @@ def write_results(metrics: dict[str, float], notes: dict[str, str]) -> Path:
     document = {"metrics": metrics, "environment": environment(), "notes": notes}
     RESULTS.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
     return RESULTS
+
+
+def _serve(argv: list[str]) -> int:
+    """``module:factory PORT``: serve that app on 127.0.0.1 the way every benchmark does."""
+    import importlib
+
+    from shared.server import serve
+
+    target, port = argv
+    module, _, name = target.partition(":")
+    factory = getattr(importlib.import_module(module), name)
+    return serve(factory, host="127.0.0.1", port=int(port))
+
+
+if __name__ == "__main__":
+    sys.exit(_serve(sys.argv[1:]))

@@ -42,6 +42,7 @@ SECONDS = 4
 CONNECTIONS = 32
 BODIES = 64
 PREFIX = "bench:webhooks"
+TARGETS = {"ingress.rps_ratio": 0.60, "ingress.redis_roundtrips_per_webhook": 1.0}
 
 
 def bare_app() -> Any:

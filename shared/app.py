@@ -78,15 +78,24 @@ def build_service_app(
     ProcessCollector(registry=registry)
     GCCollector(registry=registry)
     metrics = HttpMetrics(service, registry)
-    plugins: list[Any] = []
-    if auth is not None:
-        plugins.append(AuthPlugin(auth, scopes=scopes))
-    if rate_limit is not None:
-        plugins.append(RateLimitPlugin(rate_limit, registry=registry))
-    # Last, so its middleware goes in front of authentication's: the span covers the request.
-    # The same layer records the HTTP metrics (one layer a request, not two).
     traces = tracing or process_tracing(service)
-    plugins.append(TracingPlugin(traces, service, PROBE_PATHS, metrics=metrics))
+    deprecated = _deprecation(deprecations)
+    # Authentication and the rate limit run inside the telemetry layer (one layer a request,
+    # not three) unless other middleware must sit between them.
+    own_layers = bool(deprecated or middleware)
+    plugins: list[Any] = []
+    gates: list[Any] = []
+    if auth is not None:
+        auth_plugin = AuthPlugin(auth, scopes=scopes, middleware=own_layers)
+        plugins.append(auth_plugin)
+        gates += [] if own_layers else [auth_plugin.gate]
+    if rate_limit is not None:
+        limit_plugin = RateLimitPlugin(rate_limit, registry=registry, middleware=own_layers)
+        plugins.append(limit_plugin)
+        gates += [] if own_layers or limit_plugin.gate is None else [limit_plugin.gate]
+    # Last, so its middleware goes in front of authentication's: the span covers the request.
+    # The same layer records the HTTP metrics.
+    plugins.append(TracingPlugin(traces, service, PROBE_PATHS, metrics=metrics, gates=gates))
     app = Litestar(
         route_handlers=[
             *route_handlers,
@@ -94,10 +103,7 @@ def build_service_app(
             _metrics_route(registry),
         ],
         lifespan=list(lifespan),
-        middleware=[
-            *_deprecation(deprecations),
-            *middleware,
-        ],
+        middleware=[*deprecated, *middleware],
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=reject_lenient_bodies,
         dependencies=dict(dependencies or {}),

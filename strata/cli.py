@@ -155,7 +155,10 @@ def _serve(spec: ServiceSpec, args: argparse.Namespace) -> int:
             # server, without the readiness drain of a single-process service.
             import uvicorn
 
+            from shared.server import server_options
+
             factory = load_factory(spec)
+            loop, http = server_options()
             uvicorn.run(
                 f"{factory.__module__}:{factory.__name__}",
                 factory=True,
@@ -165,6 +168,8 @@ def _serve(spec: ServiceSpec, args: argparse.Namespace) -> int:
                 log_level="warning",
                 access_log=False,
                 log_config=log_config,
+                loop=loop,
+                http=http,
             )
             return 0
         from shared.server import serve

@@ -179,7 +179,7 @@ def _authorization(scope: Scope) -> bytes | None:
     return found
 
 
-class BearerAuthMiddleware:
+class BearerAuthGate:
     """Verify the bearer token, and the route's scopes, before any handler.
 
     Runs per route after routing, so an unknown path is still a 404. A route skips
@@ -187,20 +187,20 @@ class BearerAuthMiddleware:
     ``opt={"exclude_from_auth": True}`` -- unless it declares required scopes (see
     :func:`shared.auth.guards.requires`), which always wins. ``OPTIONS`` (CORS preflight) passes
     without a token. Checking scopes here rather than in a Litestar guard saves a thread hop
-    and a handler copy per request. Pure ASGI (installed with :func:`bearer_auth_middleware`):
-    Litestar's ``ASGIMiddleware`` wrapper would add a layer and its own checks per request.
+    and a handler copy per request.
+
+    :class:`BearerAuthMiddleware` runs it as its own layer; ``build_service_app`` runs it
+    inside the request's telemetry layer instead (one layer a request, not three).
     """
 
     def __init__(
         self,
-        app: ASGIApp,
         authentication: TokenAuthentication,
         *,
-        exclude: Sequence[str] | re.Pattern[str] = (),
+        exclude: Sequence[str] | re.Pattern[str] | None = (),
     ) -> None:
-        self.app = app
         self.authentication = authentication
-        if isinstance(exclude, re.Pattern):
+        if exclude is None or isinstance(exclude, re.Pattern):
             self._exclude: re.Pattern[str] | None = exclude
         else:
             self._exclude = exclusion_pattern(exclude)
@@ -222,8 +222,9 @@ class BearerAuthMiddleware:
             self._policies[key] = policy
         return policy
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Authenticate the connection, check the route's scopes, then pass it on."""
+    async def admit(self, scope: Scope, send: Send) -> tuple[()]:
+        """Authenticate the connection and check the route's scopes (raises if refused);
+        the answer gets no headers from here."""
         if scope["type"] in _AUTHENTICATED:
             exempt, required = self._policy(scope)
             if not exempt and scope.get("method") != "OPTIONS":
@@ -235,6 +236,28 @@ class BearerAuthMiddleware:
                     raise InsufficientScope(required - principal.scopes)
                 scope["user"] = principal
                 scope["auth"] = principal
+        return ()
+
+
+class BearerAuthMiddleware:
+    """:class:`BearerAuthGate` as a pure-ASGI layer (installed with
+    :func:`bearer_auth_middleware`): Litestar's ``ASGIMiddleware`` wrapper would add a layer
+    and its own checks per request."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        authentication: TokenAuthentication,
+        *,
+        exclude: Sequence[str] | re.Pattern[str] | None = (),
+    ) -> None:
+        self.app = app
+        self.authentication = authentication
+        self.gate = BearerAuthGate(authentication, exclude=exclude)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Authenticate the connection, check the route's scopes, then pass it on."""
+        await self.gate.admit(scope, send)
         await self.app(scope, receive, send)
 
 

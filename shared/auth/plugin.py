@@ -8,6 +8,7 @@ from litestar.config.app import AppConfig
 from litestar.plugins import InitPluginProtocol
 
 from shared.auth.authentication import (
+    BearerAuthGate,
     TokenAuthentication,
     bearer_auth_middleware,
     build_authentication,
@@ -21,7 +22,8 @@ class AuthPlugin(InitPluginProtocol):
     security scheme into the app's OpenAPI components.
 
     The middleware goes first in the app's middleware list (outermost), so that middleware
-    after it (a per-client rate limit, say) sees ``scope["user"]``.
+    after it (a per-client rate limit, say) sees ``scope["user"]``. With ``middleware=False``
+    it adds no layer and another runs :attr:`gate`.
     """
 
     def __init__(
@@ -30,17 +32,19 @@ class AuthPlugin(InitPluginProtocol):
         *,
         scopes: Mapping[str, str] | None = None,
         authentication: TokenAuthentication | None = None,
+        middleware: bool = True,
     ) -> None:
         self.settings = settings
         self.scopes = dict(scopes or {})
         self.authentication = authentication or build_authentication(settings)
+        self.middleware = middleware
+        self.gate = BearerAuthGate(self.authentication, exclude=settings.exclude_paths)
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         """Register middleware, shutdown hook and OpenAPI components."""
-        middleware = bearer_auth_middleware(
-            self.authentication, exclude=self.settings.exclude_paths
-        )
-        app_config.middleware.insert(0, middleware)
+        if self.middleware:
+            layer = bearer_auth_middleware(self.authentication, exclude=self.settings.exclude_paths)
+            app_config.middleware.insert(0, layer)
         app_config.on_shutdown.append(self.authentication.aclose)
         openapi = app_config.openapi_config
         if openapi is not None:

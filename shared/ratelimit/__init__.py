@@ -13,7 +13,12 @@ from shared.ratelimit.identity import ClientKeyFunction, client_identity
 from shared.ratelimit.inbound import REDIS_DOWN_ERRORS, CompiledPolicy, InboundLimiter
 from shared.ratelimit.local import LocalGcra, gcra
 from shared.ratelimit.metrics import RateLimitMetrics
-from shared.ratelimit.middleware import RateLimitMiddleware, RateLimitPlugin, rate_limit_middleware
+from shared.ratelimit.middleware import (
+    RateLimitGate,
+    RateLimitMiddleware,
+    RateLimitPlugin,
+    rate_limit_middleware,
+)
 from shared.ratelimit.outbound import (
     CostBucket,
     OutboundWaitTooLong,
@@ -35,6 +40,7 @@ __all__ = [
     "OutboundWaitTooLong",
     "Policy",
     "PolicyBook",
+    "RateLimitGate",
     "RateLimitMetrics",
     "RateLimitMiddleware",
     "RateLimitPlugin",

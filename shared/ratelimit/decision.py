@@ -33,12 +33,17 @@ class Decision(msgspec.Struct, frozen=True, gc=False):
 
 
 def decision_from_micros(allowed: bool, remaining: int, reset_us: int, wait_us: int) -> Decision:
-    """Build a Decision from microsecond figures as the scripts return them."""
+    """Build a Decision from integer microsecond figures as the scripts return them."""
+    # Integer ceiling division: no float round trip on every request.
+    reset = -(-reset_us // 1_000_000)
+    if allowed:
+        return Decision(ALLOWED, remaining if remaining > 0 else 0, reset if reset > 0 else 0, 0)
+    wait = -(-wait_us // 1_000_000)
     return Decision(
-        ALLOWED if allowed else LIMITED,
-        max(0, remaining),
-        max(0, math.ceil(reset_us / 1_000_000)),
-        0 if allowed else max(1, math.ceil(wait_us / 1_000_000)),
+        LIMITED,
+        remaining if remaining > 0 else 0,
+        reset if reset > 0 else 0,
+        wait if wait > 1 else 1,
     )
 
 

@@ -14,10 +14,12 @@ ClientKeyFunction = Callable[[Scope], str]
 def _client_id_of(principal: Any) -> str | None:
     if principal is None:
         return None
-    if isinstance(principal, Mapping):
+    # The attribute first: Strata's principals have it, and a Mapping check costs an ABC lookup.
+    value = getattr(principal, "client_id", None)
+    if value is None and isinstance(principal, Mapping):
         value = principal.get("client_id")
-    else:
-        value = getattr(principal, "client_id", None)
+    if value.__class__ is str:
+        return value or None
     return str(value) if value else None
 
 

@@ -55,11 +55,13 @@ class CompiledPolicy:
         "closed",
         "failures",
         "header",
+        "header_value",
         "interval",
         "key_by_plan",
         "key_head",
         "name",
         "policy",
+        "quoted_name",
         "tolerance",
     )
 
@@ -71,6 +73,10 @@ class CompiledPolicy:
         #: The script call with this policy's arguments, encoded for the RESP client.
         self.call = EncodedCall(_GCRA, self.interval, self.tolerance, 1)
         self.header = policy_header(policy)
+        #: The ``RateLimit-Policy`` value and the quoted name ``RateLimit`` starts with, as
+        #: bytes (encoded once, not on every response).
+        self.header_value = self.header.encode()
+        self.quoted_name = b'"%s"' % policy.name.encode()
         self.key_head = f"{key_prefix}:{{{policy.name}:"
         self.key_by_plan = policy.key_by == "client_plan"
         self.closed = policy.on_redis_down == "closed"

@@ -1,4 +1,5 @@
-"""The inbound rate-limit middleware (pure ASGI) and a Litestar plugin that installs it.
+"""The inbound rate-limit check (:class:`RateLimitGate`), the pure-ASGI middleware that runs
+it as its own layer, and a Litestar plugin that installs it.
 
 Pure ASGI rather than Litestar's ``AbstractMiddleware``/``ASGIMiddleware``: no request
 object is built and the only per-request work besides the script call is a dict lookup,
@@ -31,16 +32,25 @@ if TYPE_CHECKING:
 _ENCODER = msgspec.json.Encoder()
 
 
-class RateLimitMiddleware:
-    """Applies the matching policy to each HTTP request and sets the RateLimit headers."""
+#: Response headers a gate adds to the answer it lets through.
+ExtraHeaders = tuple[tuple[bytes, bytes], ...]
+_NONE: ExtraHeaders = ()
+
+
+class RateLimitGate:
+    """The rate-limit check of one request, apart from any middleware layer: :meth:`admit`
+    either lets the request through with the RateLimit headers its answer gets, or answers
+    it (429, or 503 when Redis is down and the policy fails closed).
+
+    :class:`RateLimitMiddleware` is this gate as its own layer; ``build_service_app`` runs
+    it inside the request's telemetry layer instead (one layer a request, not three).
+    """
 
     def __init__(
         self,
-        app: ASGIApp,
         limiter: InboundLimiter,
         client_key: ClientKeyFunction = client_identity,
     ) -> None:
-        self.app = app
         self.limiter = limiter
         self.client_key = client_key
         settings = limiter.settings
@@ -51,33 +61,36 @@ class RateLimitMiddleware:
         self._compiled = limiter.compiled
         self._enabled = settings.enabled and bool(settings.policies)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def admit(self, scope: Scope, send: Send) -> ExtraHeaders | None:
+        """The headers to add to the answer, or None when this gate answered (refused)."""
         if scope["type"] != ScopeType.HTTP or not self._enabled:
-            await self.app(scope, receive, send)
-            return
+            return _NONE
         path = scope["path"]
         if self._excluded and path.startswith(self._excluded):
-            await self.app(scope, receive, send)
-            return
+            return _NONE
         group = None
         handler = scope.get("route_handler")
         if handler is not None:
             group = handler.opt.get(ROUTE_OPT_KEY)
             if group is False:
-                await self.app(scope, receive, send)
-                return
+                return _NONE
         client = self.client_key(scope)
         plan = self._plans.get(client, self._default_plan)
         policy = self._book.match(path, group, plan)
         if policy is None:
-            await self.app(scope, receive, send)
-            return
+            return _NONE
         compiled = self._compiled[policy.name]
         decision = await self.limiter.check(compiled, client, plan)
         if decision.outcome == ALLOWED:
-            await self.app(scope, receive, _with_headers(send, compiled, decision))
-            return
+            return (
+                (b"ratelimit-policy", compiled.header_value),
+                (
+                    b"ratelimit",
+                    b"%s;r=%d;t=%d" % (compiled.quoted_name, decision.remaining, decision.reset),
+                ),
+            )
         await self._refuse(scope, send, compiled, client, decision)
+        return None
 
     async def _refuse(
         self, scope: Scope, send: Send, policy: CompiledPolicy, client: str, decision: Decision
@@ -111,22 +124,37 @@ class RateLimitMiddleware:
         await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
-def _with_headers(send: Send, policy: CompiledPolicy, decision: Decision) -> Send:
-    policy_value = policy.header.encode()
-    limit_value = ratelimit_header(policy.name, decision).encode()
+class RateLimitMiddleware:
+    """Applies the matching policy to each HTTP request and sets the RateLimit headers."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        limiter: InboundLimiter,
+        client_key: ClientKeyFunction = client_identity,
+    ) -> None:
+        self.app = app
+        self.limiter = limiter
+        self.client_key = client_key
+        self.gate = RateLimitGate(limiter, client_key)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        extra = await self.gate.admit(scope, send)
+        if extra is None:
+            return
+        await self.app(scope, receive, with_headers(send, extra) if extra else send)
+
+
+def with_headers(send: Send, extra: ExtraHeaders) -> Send:
+    """``send`` adding ``extra`` to the response's headers."""
 
     async def send_with_headers(message: Message) -> None:
         if message["type"] == "http.response.start":
             headers: Any = message.setdefault("headers", [])
             if isinstance(headers, list):
-                headers.append((b"ratelimit-policy", policy_value))
-                headers.append((b"ratelimit", limit_value))
+                headers.extend(extra)
             else:
-                message["headers"] = [
-                    *headers,
-                    (b"ratelimit-policy", policy_value),
-                    (b"ratelimit", limit_value),
-                ]
+                message["headers"] = [*headers, *extra]
         await send(message)
 
     return send_with_headers
@@ -143,6 +171,8 @@ class RateLimitPlugin(InitPluginProtocol):
     """Adds the rate-limit middleware (innermost, so after authentication) and closes Redis.
 
     ``Litestar(plugins=[RateLimitPlugin(settings)])``; the limiter is at ``plugin.limiter``.
+    With ``middleware=False`` it adds no layer and another runs :attr:`gate` (None when rate
+    limiting is off).
     """
 
     def __init__(
@@ -152,6 +182,7 @@ class RateLimitPlugin(InitPluginProtocol):
         limiter: InboundLimiter | None = None,
         client_key: ClientKeyFunction = client_identity,
         registry: CollectorRegistry | None = None,
+        middleware: bool = True,
     ) -> None:
         self.settings = settings
         self.limiter = (
@@ -160,10 +191,12 @@ class RateLimitPlugin(InitPluginProtocol):
             else InboundLimiter.from_settings(settings, registry=registry)
         )
         self.client_key = client_key
+        self.middleware = middleware
+        self.gate = RateLimitGate(self.limiter, client_key) if settings.enabled else None
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         """Register the middleware and the shutdown hook."""
-        if self.settings.enabled:
+        if self.settings.enabled and self.middleware:
             app_config.middleware.append(rate_limit_middleware(self.limiter, self.client_key))
         app_config.on_shutdown.append(self.limiter.aclose)
         return app_config

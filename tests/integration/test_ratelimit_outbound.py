@@ -11,8 +11,9 @@ import pytest
 from redis.asyncio import Redis
 
 from shared.ratelimit import CostBucket, OutboundWaitTooLong, TokenBucket, open_redis
+from tests.support.event_loops import BOTH_LOOPS_QUIET, event_loop_policy  # noqa: F401
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, BOTH_LOOPS_QUIET]
 
 
 async def test_two_consumers_never_exceed_the_erp_rate(redis_url: str) -> None:

@@ -21,10 +21,11 @@ from shared.ratelimit import (
     calls_between,
     command_calls,
 )
+from tests.support.event_loops import BOTH_LOOPS_QUIET, event_loop_policy  # noqa: F401
 from tests.support.processes import RedisServer, running_redis
 from tests.support.ratelimit_app import create_app
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, BOTH_LOOPS_QUIET]
 
 # The commands the GCRA script runs inside Redis (INFO commandstats counts them too).
 SCRIPT_INNER = {"time", "get", "set"}

@@ -32,9 +32,10 @@ from shared.ratelimit import (
     open_redis,
 )
 from shared.ratelimit.resp import RespConnectionError, RespScriptClient, RespTimeoutError
+from tests.support.event_loops import BOTH_LOOPS_QUIET, event_loop_policy  # noqa: F401
 from tests.support.processes import RedisServer, free_port
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, BOTH_LOOPS_QUIET]
 
 # The commands the GCRA script runs inside Redis (INFO commandstats counts them too).
 SCRIPT_INNER = {"time", "get", "set"}

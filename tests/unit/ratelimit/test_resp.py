@@ -23,7 +23,11 @@ from shared.ratelimit.resp import (
     encode_command,
 )
 from shared.ratelimit.scripts import GCRA, LuaScript
+from tests.support.event_loops import BOTH_LOOPS_QUIET, event_loop_policy  # noqa: F401
 from tests.support.processes import free_port
+
+# Every test runs on asyncio's loop and on uvloop's (what strata serve runs).
+pytestmark = BOTH_LOOPS_QUIET
 
 SCRIPT = LuaScript(GCRA)
 REDIS_PY_CONNECTION: Any = Connection
