@@ -54,6 +54,17 @@ class HttpClientSettings(msgspec.Struct, frozen=True, kw_only=True):
     max_keepalive: int = 50
     transport: Transport = "lean"
 
+    @classmethod
+    def within(cls, deadline: float, *, connect: float = 2.0) -> HttpClientSettings:
+        """Timeouts for calls that ``deadline`` bounds whole: no phase outlasts it, and
+        connecting fails within ``connect`` as well (sooner, so a retry still fits)."""
+        return cls(
+            connect_timeout=min(connect, deadline),
+            read_timeout=deadline,
+            write_timeout=deadline,
+            pool_timeout=deadline,
+        )
+
 
 class StaticBearer(httpx.Auth):
     """A fixed bearer token (local use and tests; services use ``ServiceTokenAuth``)."""

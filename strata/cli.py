@@ -223,12 +223,9 @@ def _erp(args: argparse.Namespace) -> int:
         print(json.dumps({"database": database, "user": creds.user, "password": creds.password}))
         return 0
     if args.erp_command == "catalogue":
-        rows = [
-            (variant.sku, f"{product.title} {variant.title}".strip(), str(product.price("EUR")))
-            for product in demo.DEMO_PRODUCTS
-            for variant in product.variants
-        ]
-        print(json.dumps(rows))
+        from strata.stack import demo_products
+
+        print(json.dumps(demo_products()))
         return 0
     if args.erp_command == "init":
         for instance in args.instance or ["eu", "us"]:

@@ -46,9 +46,7 @@ def orders_http_settings(settings: ServiceDeskSettings) -> HttpClientSettings:
     """The orders API client's timeouts: no phase of a call outlasts ``orders_timeout``, the
     call's one deadline; connecting fails sooner, so that the retry still fits in it."""
     t = settings.orders_timeout
-    return HttpClientSettings(
-        connect_timeout=min(2.0, t / 2), read_timeout=t, write_timeout=t, pool_timeout=t
-    )
+    return HttpClientSettings.within(t, connect=min(2.0, t / 2))
 
 
 def create_app(

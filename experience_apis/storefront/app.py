@@ -44,12 +44,7 @@ def service_auth(settings: StorefrontSettings) -> httpx.Auth | None:
 def http_settings(timeout: float) -> HttpClientSettings:
     """A process API client's timeouts: no phase of a call outlasts ``timeout``, the call's
     one deadline; connecting fails sooner, so that the retry still fits in it."""
-    return HttpClientSettings(
-        connect_timeout=min(2.0, timeout / 2),
-        read_timeout=timeout,
-        write_timeout=timeout,
-        pool_timeout=timeout,
-    )
+    return HttpClientSettings.within(timeout, connect=min(2.0, timeout / 2))
 
 
 def rate_limits(settings: StorefrontSettings) -> RateLimitSettings:

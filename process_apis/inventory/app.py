@@ -48,10 +48,7 @@ def erp_http_settings(settings: InventorySettings) -> HttpClientSettings:
     """The ERP clients' timeouts: no phase of a stock read outlasts ``erp_timeout``, which
     bounds the whole read (the stock board's deadline); connecting fails sooner, so a down
     instance is told apart from a slow one."""
-    t = settings.erp_timeout
-    return HttpClientSettings(
-        connect_timeout=min(2.0, t), read_timeout=t, write_timeout=t, pool_timeout=t
-    )
+    return HttpClientSettings.within(settings.erp_timeout)
 
 
 def create_app(

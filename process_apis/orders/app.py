@@ -63,18 +63,12 @@ class OrdersRuntime:
 def erp_http_settings(settings: OrdersSettings) -> HttpClientSettings:
     """The ERP clients' timeouts: no phase of a call outlasts ``erp_timeout``, which bounds
     the whole call (see ``OrdersService``); connecting fails faster, to retry sooner."""
-    t = settings.erp_timeout
-    return HttpClientSettings(
-        connect_timeout=min(2.0, t), read_timeout=t, write_timeout=t, pool_timeout=t
-    )
+    return HttpClientSettings.within(settings.erp_timeout)
 
 
 def shopify_http_settings(settings: OrdersSettings) -> HttpClientSettings:
     """The Shopify system API client's timeouts (each call's phases, ``shopify_timeout``)."""
-    t = settings.shopify_timeout
-    return HttpClientSettings(
-        connect_timeout=min(2.0, t), read_timeout=t, write_timeout=t, pool_timeout=t
-    )
+    return HttpClientSettings.within(settings.shopify_timeout)
 
 
 def open_redis(settings: OrdersSettings) -> RedisClient:
