@@ -39,8 +39,9 @@ from sandbox.tryton.server import (
 )
 
 # Bump when the build script changes in a way the data version does not capture.
-BUILD_VERSION = 1
-MODULES = ("sale", "stock", "account_invoice")
+BUILD_VERSION = 2
+# sale_amendment: orders edited in Shopify after posting amend the confirmed sale.
+MODULES = ("sale", "stock", "account_invoice", "sale_amendment")
 DEFAULT_PG_DSN = "postgresql://postgres@127.0.0.1:5432/"
 
 

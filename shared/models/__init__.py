@@ -4,6 +4,7 @@ Money is a ``Decimal`` amount with an ISO 4217 currency code, never a float. New
 get defaults so that older producers and consumers keep working (schema evolution).
 """
 
+from shared.models.catalog import Product, Variant
 from shared.models.commerce import (
     Address,
     CreditNote,
@@ -13,7 +14,6 @@ from shared.models.commerce import (
     Money,
     OrderLine,
     OrderStatus,
-    Product,
     Return,
     ReturnLine,
     SalesOrder,
@@ -21,7 +21,6 @@ from shared.models.commerce import (
     Shipment,
     ShipmentLine,
     StockLevel,
-    Variant,
 )
 
 __all__ = [

@@ -48,20 +48,6 @@ class Customer(msgspec.Struct, frozen=True, kw_only=True):
     addresses: list[Address] = []
 
 
-class Variant(msgspec.Struct, frozen=True, kw_only=True):
-    sku: str
-    name: str
-    price: Money
-    active: bool = True
-
-
-class Product(msgspec.Struct, frozen=True, kw_only=True):
-    id: str
-    name: str
-    variants: list[Variant]
-    updated_at: dt.datetime | None = None
-
-
 class StockLevel(msgspec.Struct, frozen=True, kw_only=True):
     sku: str
     warehouse: str
