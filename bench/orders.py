@@ -1,4 +1,5 @@
-"""``orders.erp_utilization``, ``orders.ingress_p99_spike_ratio`` and ``orders.e2e_p50_ms``.
+"""``orders.erp_utilization``, ``orders.ingress_p99_spike_ratio``, ``orders.e2e_p50_ms`` and
+``orders.erp_calls_per_order`` (reported).
 
 The whole stack runs as ``strata up`` runs it (:func:`strata.stack.running`): a private Redis,
 the Tryton ERPs ``eu`` and ``us``, both ERP system APIs, the Shopify sandbox, the Shopify
@@ -17,7 +18,10 @@ builds, copied here so the benchmark does not import the test suite).
    (``STRATA_ORDERS_WORKER_CONCURRENCY``), so orders always wait at that gate.
 3. **Idle**: one ``orders/create`` webhook at a time, the next sent once the previous order
    is acknowledged; gives the idle webhook latency and the end-to-end time (webhook POST
-   started to the ``acknowledged`` step: posted in the ERP and tagged in Shopify).
+   started to the ``acknowledged`` step: posted in the ERP and tagged in Shopify). Around it,
+   ``orders.erp_calls_per_order``: the Tryton requests the ERP system APIs sent (their
+   ``strata_erp_backend_requests_total``, counted by the client) over the orders posted, so
+   that the cost of a fuller mapping shows; reported only.
 4. **Capacity C**: the best k posting for 30 s, right before the spike and again right after
    it (the orders process stopped, so the ERP is the API's alone); C is the mean of the two
    completed-orders-per-second figures, which brackets the spike on a shared machine.
@@ -271,6 +275,18 @@ class OrdersBench:
             e2e.append((acknowledged - webhook.started_at) * 1000)
         return sent, e2e
 
+    def erp_requests(self) -> float:
+        """Requests the ERP system APIs have sent to their Tryton servers so far (all methods)."""
+        total = 0.0
+        for name, part in self.parts.items():
+            if not name.startswith("erp-"):
+                continue
+            text = httpx.get(part.address + "/metrics", timeout=10).text
+            for line in text.splitlines():
+                if line.startswith("strata_erp_backend_requests_total{"):
+                    total += float(line.rpartition(" ")[2])
+        return total
+
     def _wait_acknowledged(self, ids: list[int], timeout: float) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
         while True:
@@ -435,7 +451,9 @@ def _measure(config: StackConfig, token: str) -> dict[str, float]:
             bench.prepare_drafts()
             best = bench.screen()
             bench.tune_orders(best)
+            calls_before = bench.erp_requests()
             idle_sent, e2e = bench.idle()
+            calls_per_order = (bench.erp_requests() - calls_before) / (WARM_ORDERS + IDLE_ORDERS)
             before = bench.capacity(best)
             spike = bench.spike(before)
             # Stop the pipeline (the rest of its backlog is not measured): the ERP is the
@@ -470,6 +488,7 @@ def _measure(config: StackConfig, token: str) -> dict[str, float]:
         "orders.erp_utilization": posted_rate / capacity,
         "orders.ingress_p99_spike_ratio": percentile(spike_ms, 99) / percentile(idle_ms, 99),
         "orders.e2e_p50_ms": statistics.median(e2e),
+        "orders.erp_calls_per_order": calls_per_order,
     }
 
 

@@ -18,6 +18,7 @@ from shared.http import HttpClientSettings, make_client
 from shared.idempotency import IdempotencyStore
 from shared.ratelimit import RateLimitSettings
 from shared.telemetry.redis import traced_redis
+from system_apis.erp.metrics import backend_requests_counted
 from system_apis.erp.port import ErpPort
 from system_apis.erp.routes import ErpController
 from system_apis.erp.service import ErpService
@@ -82,7 +83,8 @@ def create_app(
         app.state.erp = ErpService(erp_port, store, s.instance)
         app.state.idempotency = store
         try:
-            yield
+            with backend_requests_counted(app.state.metrics_registry, erp_port):
+                yield
         finally:
             await erp_port.aclose()
             await redis.aclose()

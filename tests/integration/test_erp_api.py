@@ -207,3 +207,25 @@ async def test_tryton_stopped_gives_503_with_retry_after(
         assert ready.status_code == 503
         server.start()
         assert (await api.get("/erp/v1/stock", params={"sku": "TOTE-NAT"})).status_code == 200
+
+
+def backend_requests(metrics_text: str) -> dict[str, float]:
+    counts = {}
+    for line in metrics_text.splitlines():
+        if line.startswith("strata_erp_backend_requests_total{"):
+            labels, _, value = line.rpartition(" ")
+            counts[labels.split('method="', 1)[1].split('"', 1)[0]] = float(value)
+    return counts
+
+
+async def test_metrics_count_the_erp_requests_an_order_costs(api) -> None:
+    before = backend_requests((await api.get("/metrics")).text)
+    created = await api.post(
+        "/erp/v1/sales-orders", json=order(ref()), headers={"Idempotency-Key": str(uuid.uuid4())}
+    )
+    assert created.status_code == 201, created.text
+    after = backend_requests((await api.get("/metrics")).text)
+    spent = {m: after[m] - before.get(m, 0) for m in after if after[m] != before.get(m, 0)}
+    assert spent.get("model.sale.sale.create") == 1
+    assert spent.get("model.sale.sale.confirm") == 1
+    assert sum(spent.values()) >= 3  # at least the lookup by reference, create and confirm

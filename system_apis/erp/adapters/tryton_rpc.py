@@ -20,6 +20,7 @@ import base64
 import contextlib
 import datetime as dt
 import itertools
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -230,6 +231,8 @@ class TrytonRpc:
         self._generation = 0
         self.context: Context = {}
         self.user_id: int | None = None
+        # Requests sent, by JSON-RPC method: what a posted order costs the ERP, counted.
+        self.requests: Counter[str] = Counter()
 
     async def login(self) -> None:
         """Log in (once, however many coroutines ask) and read the user's preferences."""
@@ -294,6 +297,7 @@ class TrytonRpc:
 
     async def _post(self, method: str, params: list[Any], *, headers: Mapping[str, str]) -> Any:
         body = encode_request(next(self._ids), method, params)
+        self.requests[method] += 1
         try:
             # httpx bounds each phase (a slow trickle of bytes passes them all); the deadline
             # bounds the request as a whole.
