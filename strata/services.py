@@ -47,6 +47,12 @@ def _inventory() -> AppFactory:
     return create_app
 
 
+def _catalog() -> AppFactory:
+    from process_apis.catalog.app import create_app
+
+    return create_app
+
+
 def _service_desk() -> AppFactory:
     from experience_apis.service_desk.app import create_app
 
@@ -101,6 +107,13 @@ SERVICES: dict[str, ServiceSpec] = {
             layer="process",
             contract="openapi/process/inventory/v1.yaml",
             default_port=8130,
+        ),
+        ServiceSpec(
+            name="catalog",
+            load=_catalog,
+            layer="process",
+            contract="openapi/process/catalog/v1.yaml",
+            default_port=8135,
         ),
         ServiceSpec(
             name="service-desk",

@@ -18,6 +18,7 @@ from graphql import (
     FragmentDefinitionNode,
     GraphQLError,
     ListValueNode,
+    ObjectFieldNode,
     OperationDefinitionNode,
     execute,
     parse,
@@ -26,8 +27,9 @@ from graphql import (
 )
 from graphql.language import Visitor
 
-from sandbox.shopify.admin_root import AdminRoot, IdempotencyStore
+from sandbox.shopify.admin_root import IdempotencyStore
 from sandbox.shopify.admin_views import field_resolver
+from sandbox.shopify.catalogue import MAX_VARIANTS, CatalogueRoot
 from sandbox.shopify.commerce import ShopEvent
 from sandbox.shopify.cost import CostBucket, QueryCoster
 from sandbox.shopify.schema import admin_schema
@@ -35,6 +37,9 @@ from sandbox.shopify.state import Shop, ShopifyState
 from sandbox.shopify.versions import CONCURRENCY_PROTECTION_VERSION, at_least
 
 MAX_INPUT_ITEMS = 250
+# Input lists allowed past MAX_INPUT_ITEMS, by field name: productSet takes 2,048 variants
+# (and as many values of one option).
+LONGER_INPUTS = {"variants": MAX_VARIANTS, "values": MAX_VARIANTS}
 INVALID_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"  # noqa: S105
 RATE_LIMIT_DOCS = "https://shopify.dev/api/usage/rate-limits"
 
@@ -85,15 +90,20 @@ class _ListSizes(Visitor):
         super().__init__()
         self.largest: tuple[int, ListValueNode | None] = (0, None)
 
-    def enter_list_value(self, node: ListValueNode, *_: Any) -> None:
-        if len(node.values) > self.largest[0]:
-            self.largest = (len(node.values), node)
+    def enter_list_value(self, node: ListValueNode, _key: Any, parent: Any, *_: Any) -> None:
+        size = len(node.values)
+        if isinstance(parent, ObjectFieldNode) and size <= LONGER_INPUTS.get(parent.name.value, 0):
+            return
+        if size > self.largest[0]:
+            self.largest = (size, node)
 
 
 def _largest_variable_list(value: Any, path: list[str | int]) -> tuple[int, list[str | int]]:
     best: tuple[int, list[str | int]] = (0, path)
     if isinstance(value, list):
-        best = (len(value), path)
+        key = path[-1] if path else None
+        allowed = LONGER_INPUTS.get(key, 0) if isinstance(key, str) else 0
+        best = (0 if len(value) <= allowed else len(value), path)
         items = enumerate(value)
     elif isinstance(value, Mapping):
         items = value.items()  # type: ignore[assignment]
@@ -218,7 +228,7 @@ def run_admin_graphql(
         return answer(
             [_error("Throttled", "THROTTLED", documentation=RATE_LIMIT_DOCS)], None, requested, None
         )
-    root = AdminRoot(state, shop, version, app, idempotency)
+    root = CatalogueRoot(state, shop, version, app, idempotency)
     result = execute(
         schema,
         document,

@@ -30,6 +30,7 @@ _CONNECTED = (
     "ProductVariant",
     "Location",
     "Metafield",
+    "Product",
 )
 
 
@@ -172,7 +173,60 @@ type LocationAddress {
   address1: String city: String zip: String country: String countryCode: String
 }
 
-type Product { id: ID! legacyResourceId: UnsignedInt64! title: String! vendor: String! }
+enum ProductStatus { ACTIVE ARCHIVED DRAFT UNLISTED }
+enum ProductOperationStatus { ACTIVE COMPLETE CREATED }
+enum ProductSortKeys { CREATED_AT ID INVENTORY_TOTAL PRODUCT_TYPE TITLE UPDATED_AT VENDOR }
+enum CountPrecision { AT_LEAST EXACT }
+enum WeightUnit { GRAMS KILOGRAMS OUNCES POUNDS }
+enum ProductSetUserErrorCode {
+  DUPLICATED_OPTION_NAME DUPLICATED_OPTION_VALUE GENERIC_ERROR HANDLE_NOT_UNIQUE ID_NOT_ALLOWED
+  INPUT_MISMATCH INVALID_INPUT INVALID_PRODUCT INVALID_VARIANT MISSING_FIELD_REQUIRED NOT_FOUND
+  OPTIONS_OVER_LIMIT OPTION_DOES_NOT_EXIST OPTION_VALUES_MISSING OPTION_VALUES_OVER_LIMIT
+  OPTION_VALUE_DOES_NOT_EXIST PRODUCT_DOES_NOT_EXIST PRODUCT_OPTIONS_INPUT_MISSING
+  PRODUCT_VARIANT_DOES_NOT_EXIST VARIANTS_INPUT_MISSING VARIANTS_OVER_LIMIT
+}
+enum ProductChangeStatusUserErrorCode { PRODUCT_NOT_FOUND }
+
+type Count { count: Int! precision: CountPrecision! }
+type Weight { unit: WeightUnit! value: Float! }
+type InventoryItemMeasurement { id: ID! weight: Weight }
+type ProductOptionValue { id: ID! name: String! hasVariants: Boolean! }
+type ProductOption {
+  id: ID!
+  name: String!
+  position: Int!
+  values: [String!]!
+  optionValues: [ProductOptionValue!]!
+}
+type SelectedOption { name: String! value: String! }
+
+type Product {
+  id: ID!
+  legacyResourceId: UnsignedInt64!
+  title: String!
+  vendor: String!
+  handle: String!
+  status: ProductStatus!
+  descriptionHtml: String!
+  productType: String!
+  tags: [String!]!
+  createdAt: DateTime!
+  updatedAt: DateTime!
+  options(first: Int): [ProductOption!]!
+  variants(%(page)s): ProductVariantConnection!
+  variantsCount: Count
+}
+
+type ProductSetUserError { field: [String!] message: String! code: ProductSetUserErrorCode }
+type ProductChangeStatusUserError {
+  field: [String!] message: String! code: ProductChangeStatusUserErrorCode
+}
+type ProductSetOperation {
+  id: ID!
+  status: ProductOperationStatus!
+  product: Product
+  userErrors: [ProductSetUserError!]!
+}
 
 type ProductVariant {
   id: ID!
@@ -181,6 +235,13 @@ type ProductVariant {
   title: String!
   displayName: String!
   price: Money!
+  compareAtPrice: Money
+  barcode: String
+  position: Int!
+  taxable: Boolean!
+  selectedOptions: [SelectedOption!]!
+  createdAt: DateTime!
+  updatedAt: DateTime!
   product: Product!
   inventoryItem: InventoryItem!
   inventoryQuantity: Int
@@ -191,6 +252,7 @@ type InventoryItem {
   legacyResourceId: UnsignedInt64!
   sku: String
   tracked: Boolean!
+  measurement: InventoryItemMeasurement!
   variant: ProductVariant!
   inventoryLevel(locationId: ID!): InventoryLevel
   inventoryLevels(%(page)s): InventoryLevelConnection!
@@ -380,6 +442,10 @@ type QueryRoot {
   inventoryLevel(id: ID!): InventoryLevel
   productVariant(id: ID!): ProductVariant
   productVariants(%(page)s, query: String): ProductVariantConnection!
+  product(id: ID!): Product
+  productByIdentifier(identifier: ProductIdentifierInput!): Product
+  products(%(page)s, query: String, sortKey: ProductSortKeys = ID): ProductConnection!
+  productOperation(id: ID!): ProductSetOperation
   fulfillmentOrder(id: ID!): FulfillmentOrder
   fulfillment(id: ID!): Fulfillment
   refund(id: ID!): Refund
@@ -395,6 +461,15 @@ type InventorySetQuantitiesPayload {
 type InventoryAdjustQuantitiesPayload {
   inventoryAdjustmentGroup: InventoryAdjustmentGroup
   userErrors: [InventoryAdjustQuantitiesUserError!]!
+}
+type ProductSetPayload {
+  product: Product
+  productSetOperation: ProductSetOperation
+  userErrors: [ProductSetUserError!]!
+}
+type ProductChangeStatusPayload {
+  product: Product
+  userErrors: [ProductChangeStatusUserError!]!
 }
 type FulfillmentCreatePayload { fulfillment: Fulfillment userErrors: [UserError!]! }
 type RefundCreatePayload { refund: Refund order: Order userErrors: [UserError!]! }
@@ -436,6 +511,38 @@ input InventoryAdjustQuantitiesInput {
   reason: String!
   referenceDocumentUri: String
   changes: [InventoryChangeInput!]!
+}
+
+input ProductIdentifierInput { id: ID handle: String }
+input ProductSetIdentifiers { id: ID handle: String }
+input OptionValueSetInput { id: ID name: String }
+input OptionSetInput { id: ID name: String position: Int values: [OptionValueSetInput!] }
+input VariantOptionValueInput { id: ID name: String optionId: ID optionName: String }
+input WeightInput { value: Float! unit: WeightUnit! }
+input InventoryItemMeasurementInput { weight: WeightInput }
+input InventoryItemInput { sku: String tracked: Boolean measurement: InventoryItemMeasurementInput }
+input ProductVariantSetInput {
+  id: ID
+  sku: String
+  barcode: String
+  price: Money
+  compareAtPrice: Money
+  position: Int
+  taxable: Boolean
+  inventoryItem: InventoryItemInput
+  optionValues: [VariantOptionValueInput!]!
+}
+input ProductSetInput {
+  id: ID
+  handle: String
+  title: String
+  descriptionHtml: String
+  vendor: String
+  productType: String
+  status: ProductStatus
+  tags: [String!]
+  productOptions: [OptionSetInput!]
+  variants: [ProductVariantSetInput!]
 }
 
 input FulfillmentOrderLineItemInput { id: ID! quantity: Int! }
@@ -495,6 +602,10 @@ type Mutation {
   ): InventoryAdjustQuantitiesPayload
   fulfillmentCreate(fulfillment: FulfillmentInput!, message: String): FulfillmentCreatePayload
   refundCreate(input: RefundInput!): RefundCreatePayload
+  productSet(
+    input: ProductSetInput!, synchronous: Boolean = true, identifier: ProductSetIdentifiers
+  ): ProductSetPayload
+  productChangeStatus(productId: ID!, status: ProductStatus!): ProductChangeStatusPayload
 }
 
 schema { query: QueryRoot mutation: Mutation }

@@ -33,6 +33,8 @@ _ID_BASES = {
     "OrderTransaction": 6_900_000_000_000,
     "Metafield": 27_500_000_000_000,
     "InventoryAdjustmentGroup": 3_300_000_000_000,
+    "ProductOption": 10_500_000_000_000,
+    "ProductSetOperation": 2_900_000_000_000,
 }
 
 
@@ -120,15 +122,72 @@ class Location(msgspec.Struct, kw_only=True):
     active: bool = True
 
 
-class Product(msgspec.Struct, kw_only=True):
+class ProductOption(msgspec.Struct, kw_only=True):
+    """A product option (``Color``) with its values in order (``Black``, ``White``)."""
+
     id: int
-    title: str
-    variant_id: int
+    name: str
+    values: list[str] = msgspec.field(default_factory=list)
+
+
+class Variant(msgspec.Struct, kw_only=True):
+    """One variant of a product: its SKU, price and one value per product option."""
+
+    id: int
     sku: str
     price: Decimal
     inventory_item_id: int
-    vendor: str = "Strata Demo"
+    option_values: list[str] = msgspec.field(default_factory=lambda: ["Default Title"])
+    compare_at_price: Decimal | None = None
+    barcode: str | None = None
     grams: int = 250
+    taxable: bool = True
+    created_at: datetime = msgspec.field(default_factory=now_utc)
+    updated_at: datetime = msgspec.field(default_factory=now_utc)
+
+    @property
+    def title(self) -> str:
+        return " / ".join(self.option_values)
+
+
+class Product(msgspec.Struct, kw_only=True):
+    """A product and its variants (at least one; the first stands for single-variant uses)."""
+
+    id: int
+    title: str
+    variants: list[Variant]
+    handle: str = ""
+    status: str = "ACTIVE"
+    description_html: str = ""
+    vendor: str = "Strata Demo"
+    product_type: str = ""
+    tags: list[str] = msgspec.field(default_factory=list)
+    options: list[ProductOption] = msgspec.field(default_factory=list)
+    created_at: datetime = msgspec.field(default_factory=now_utc)
+    updated_at: datetime = msgspec.field(default_factory=now_utc)
+
+    @property
+    def variant_id(self) -> int:
+        return self.variants[0].id
+
+    @property
+    def sku(self) -> str:
+        return self.variants[0].sku
+
+    @property
+    def price(self) -> Decimal:
+        return self.variants[0].price
+
+    @property
+    def inventory_item_id(self) -> int:
+        return self.variants[0].inventory_item_id
+
+    @property
+    def grams(self) -> int:
+        return self.variants[0].grams
+
+    def variant(self, variant_id: int) -> Variant | None:
+        return next((v for v in self.variants if v.id == variant_id), None)
 
 
 class InventoryItem(msgspec.Struct, kw_only=True):
@@ -336,6 +395,15 @@ class Order(msgspec.Struct, kw_only=True):
         return next((li for li in self.line_items if li.id == line_item_id), None)
 
 
+class ProductSetOperation(msgspec.Struct, kw_only=True):
+    """An asynchronous ``productSet``: ``CREATED`` when answered, ``COMPLETE`` once read."""
+
+    id: int
+    product_id: int | None
+    status: str = "CREATED"
+    user_errors: list[dict[str, object]] = msgspec.field(default_factory=list)
+
+
 class Shop(msgspec.Struct, kw_only=True):
     """One myshopify store and everything in it."""
 
@@ -354,15 +422,38 @@ class Shop(msgspec.Struct, kw_only=True):
     customers: dict[int, Customer] = msgspec.field(default_factory=dict)
     orders: dict[int, Order] = msgspec.field(default_factory=dict)
     order_count: int = 0
+    #: Asynchronous ``productSet`` runs by operation id, as ``productOperation`` reads them.
+    product_operations: dict[int, ProductSetOperation] = msgspec.field(default_factory=dict)
 
     def item_by_sku(self, sku: str) -> InventoryItem | None:
         return next((i for i in self.inventory_items.values() if i.sku == sku), None)
 
     def product_by_sku(self, sku: str) -> Product | None:
-        return next((p for p in self.products.values() if p.sku == sku), None)
+        found = self.variant_by_sku(sku)
+        return found[0] if found else None
 
     def product_by_variant(self, variant_id: int) -> Product | None:
-        return next((p for p in self.products.values() if p.variant_id == variant_id), None)
+        found = self.variant(variant_id)
+        return found[0] if found else None
+
+    def variant(self, variant_id: int) -> tuple[Product, Variant] | None:
+        """The variant ``variant_id`` with its product."""
+        for product in self.products.values():
+            for variant in product.variants:
+                if variant.id == variant_id:
+                    return product, variant
+        return None
+
+    def variant_by_sku(self, sku: str) -> tuple[Product, Variant] | None:
+        """The first variant (by product id) carrying ``sku``; Shopify allows duplicates."""
+        for product in self.products.values():
+            for variant in product.variants:
+                if variant.sku == sku:
+                    return product, variant
+        return None
+
+    def product_by_handle(self, handle: str) -> Product | None:
+        return next((p for p in self.products.values() if p.handle == handle), None)
 
     def levels_of(self, inventory_item_id: int) -> Iterator[InventoryLevel]:
         return (lv for (item, _), lv in self.levels.items() if item == inventory_item_id)

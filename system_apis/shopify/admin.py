@@ -24,12 +24,24 @@ import msgspec
 from shared.problems import UpstreamTimeout
 from shared.ratelimit import CostBucket, Reservation
 from shared.ratelimit.scripts import RedisClient
+from system_apis.shopify import queries
 from system_apis.shopify.problems import (
     ShopifyQueryRejected,
+    ShopifyRecordNotFound,
     ShopifyThrottled,
     ShopifyUnavailable,
     ShopifyUserErrors,
     ShopNotConfigured,
+)
+from system_apis.shopify.schemas import (
+    ProductOption,
+    ProductSet,
+    ProductVariant,
+    ProductVariantSet,
+    ShopifyProduct,
+    VariantList,
+    VariantOptionValue,
+    VariantRef,
 )
 from system_apis.shopify.settings import ShopifySettings
 
@@ -320,3 +332,187 @@ def _is_number(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+# -- products ------------------------------------------------------------------------------
+
+
+class ShopifyProducts:
+    """Products on one shop through :class:`AdminGraphQL`: read by id, handle or SKU,
+    ``productSet`` and ``productChangeStatus``, in the v1 contract's shapes."""
+
+    def __init__(self, admin: AdminGraphQL) -> None:
+        self.admin = admin
+
+    async def get(self, shop: str, product_id: int) -> ShopifyProduct:
+        """The product with every variant; ShopifyRecordNotFound if the shop has none."""
+        data = await self.admin.execute(
+            shop, "StrataProduct", queries.PRODUCT, {"id": _gid("Product", product_id)}
+        )
+        return await self._whole(shop, data.get("product"), f"product {product_id}")
+
+    async def by_handle(self, shop: str, handle: str) -> ShopifyProduct:
+        """The product with ``handle``; ShopifyRecordNotFound if none."""
+        data = await self.admin.execute(
+            shop, "StrataProductByHandle", queries.PRODUCT_BY_HANDLE, {"handle": handle}
+        )
+        return await self._whole(shop, data.get("productByIdentifier"), f"handle {handle!r}")
+
+    async def variants_by_sku(self, shop: str, sku: str) -> VariantList:
+        """Every variant carrying ``sku`` (Shopify does not keep SKUs unique)."""
+        escaped = sku.replace("\\", "\\\\").replace('"', '\\"')
+        data = await self.admin.execute(
+            shop, "StrataVariantsBySku", queries.VARIANTS_BY_SKU, {"query": f'sku:"{escaped}"'}
+        )
+        nodes = (data.get("productVariants") or {}).get("nodes") or []
+        return VariantList(
+            items=[
+                VariantRef(
+                    id=_number(n["id"]) or 0,
+                    sku=n.get("sku"),
+                    product_id=_number(n["product"]["id"]) or 0,
+                    product_handle=n["product"]["handle"],
+                    product_status=n["product"]["status"],
+                    inventory_item_id=_number((n.get("inventoryItem") or {}).get("id")),
+                )
+                for n in nodes
+                if n.get("sku") == sku
+            ]
+        )
+
+    async def set(self, shop: str, request: ProductSet) -> ShopifyProduct:
+        """``productSet``, synchronous; ``userErrors`` raise ShopifyUserErrors (422)."""
+        identifier = (
+            {"id": _gid("Product", request.product_id)}
+            if request.product_id is not None
+            else {"handle": request.handle}
+        )
+        payload = await self.admin.mutate(
+            shop,
+            "StrataProductSet",
+            queries.PRODUCT_SET,
+            {"input": product_set_input(request), "identifier": identifier},
+            field="productSet",
+        )
+        return await self._whole(shop, payload.get("product"), f"handle {request.handle!r}")
+
+    async def change_status(self, shop: str, product_id: int, status: str) -> ShopifyProduct:
+        """``productChangeStatus``; ShopifyUserErrors (422) if the product does not exist."""
+        payload = await self.admin.mutate(
+            shop,
+            "StrataProductChangeStatus",
+            queries.PRODUCT_CHANGE_STATUS,
+            {"id": _gid("Product", product_id), "status": status},
+            field="productChangeStatus",
+        )
+        return await self._whole(shop, payload.get("product"), f"product {product_id}")
+
+    async def _whole(self, shop: str, node: Any, what: str) -> ShopifyProduct:
+        if not isinstance(node, dict):
+            raise ShopifyRecordNotFound(f"{shop} has no {what}")
+        variants = list(node["variants"]["nodes"])
+        page = node["variants"]["pageInfo"]
+        while page.get("hasNextPage"):
+            data = await self.admin.execute(
+                shop,
+                "StrataProductVariants",
+                queries.PRODUCT_VARIANTS,
+                {"id": node["id"], "after": page["endCursor"]},
+            )
+            more = (data.get("product") or {}).get("variants") or {"nodes": [], "pageInfo": {}}
+            variants += more["nodes"]
+            page = more["pageInfo"]
+        return ShopifyProduct(
+            id=_number(node["id"]) or 0,
+            handle=node["handle"],
+            title=node["title"],
+            status=node["status"],
+            vendor=node.get("vendor") or "",
+            product_type=node.get("productType") or "",
+            tags=list(node.get("tags") or []),
+            description_html=node.get("descriptionHtml") or "",
+            updated_at=node["updatedAt"],
+            options=[
+                ProductOption(name=o["name"], values=list(o["values"])) for o in node["options"]
+            ],
+            variants=[_variant(v) for v in variants],
+        )
+
+
+def product_set_input(request: ProductSet) -> dict[str, Any]:
+    """Shopify's ``ProductSetInput`` for the v1 request (null fields left out)."""
+    data: dict[str, Any] = {
+        "productOptions": [
+            {"name": o.name, "values": [{"name": v} for v in o.values]} for o in request.options
+        ],
+        "variants": [_variant_input(v) for v in request.variants],
+    }
+    if request.product_id is None:
+        data["handle"] = request.handle
+    for field, value in (
+        ("title", request.title),
+        ("descriptionHtml", request.description_html),
+        ("vendor", request.vendor),
+        ("productType", request.product_type),
+        ("tags", request.tags),
+        ("status", request.status),
+    ):
+        if value is not None:
+            data[field] = value
+    return data
+
+
+def _variant_input(variant: ProductVariantSet) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "optionValues": [{"optionName": o.name, "name": o.value} for o in variant.options]
+    }
+    if variant.id is not None:
+        data["id"] = _gid("ProductVariant", variant.id)
+    item: dict[str, Any] = {}
+    if variant.sku is not None:
+        item["sku"] = variant.sku
+    if variant.weight_grams is not None:
+        item["measurement"] = {"weight": {"value": variant.weight_grams, "unit": "GRAMS"}}
+    if item:
+        data["inventoryItem"] = item
+    for field, value in (
+        ("price", variant.price),
+        ("compareAtPrice", variant.compare_at_price),
+        ("barcode", variant.barcode),
+    ):
+        if value is not None:
+            data[field] = value
+    return data
+
+
+_GRAMS = {"GRAMS": 1.0, "KILOGRAMS": 1000.0, "OUNCES": 28.349523125, "POUNDS": 453.59237}
+
+
+def _variant(node: dict[str, Any]) -> ProductVariant:
+    item = node.get("inventoryItem") or {}
+    weight = (item.get("measurement") or {}).get("weight")
+    return ProductVariant(
+        id=_number(node["id"]) or 0,
+        sku=node.get("sku"),
+        title=node["title"],
+        price=node["price"],
+        position=node["position"],
+        options=[
+            VariantOptionValue(name=o["name"], value=o["value"]) for o in node["selectedOptions"]
+        ],
+        inventory_item_id=_number(item.get("id")),
+        compare_at_price=node.get("compareAtPrice"),
+        barcode=node.get("barcode"),
+        weight_grams=round(weight["value"] * _GRAMS[weight["unit"]], 3) if weight else None,
+    )
+
+
+def _gid(kind: str, number: int) -> str:
+    return f"gid://shopify/{kind}/{number}"
+
+
+def _number(global_id: str | None) -> int | None:
+    if global_id is None:
+        return None
+    tail = global_id.rsplit("/", 1)[-1].split("?", 1)[0]
+    return int(tail) if tail.isdigit() else None

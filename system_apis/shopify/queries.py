@@ -122,3 +122,70 @@ mutation StrataRefundCreate($input: RefundInput!, $key: String!) {{
   }}
 }}
 """
+
+# -- products ------------------------------------------------------------------------------
+# 100 variants a page keeps a product read (about 5 points a variant) under the single-query
+# limit of 1,000 points; longer products are read on with PRODUCT_VARIANTS.
+VARIANTS_PAGE = 100
+_VARIANT = """
+id sku title price compareAtPrice barcode position
+selectedOptions { name value }
+inventoryItem { id measurement { weight { unit value } } }
+"""
+_VARIANTS = f"""
+variants(first: {VARIANTS_PAGE}, after: $after) {{
+  nodes {{ {_VARIANT} }}
+  pageInfo {{ hasNextPage endCursor }}
+}}
+"""
+_PRODUCT = f"""
+id handle title status vendor productType tags descriptionHtml updatedAt
+options(first: 3) {{ name values }}
+{_VARIANTS}
+"""
+
+PRODUCT = f"""
+query StrataProduct($id: ID!, $after: String) {{
+  product(id: $id) {{ {_PRODUCT} }}
+}}
+"""
+
+PRODUCT_BY_HANDLE = f"""
+query StrataProductByHandle($handle: String!, $after: String) {{
+  productByIdentifier(identifier: {{handle: $handle}}) {{ {_PRODUCT} }}
+}}
+"""
+
+PRODUCT_VARIANTS = f"""
+query StrataProductVariants($id: ID!, $after: String) {{
+  product(id: $id) {{ id {_VARIANTS} }}
+}}
+"""
+
+VARIANTS_BY_SKU = """
+query StrataVariantsBySku($query: String!) {
+  productVariants(first: 50, query: $query) {
+    nodes { id sku product { id handle status } inventoryItem { id } }
+  }
+}
+"""
+
+PRODUCT_SET = f"""
+mutation StrataProductSet(
+  $input: ProductSetInput!, $identifier: ProductSetIdentifiers, $after: String
+) {{
+  productSet(input: $input, identifier: $identifier, synchronous: true) {{
+    product {{ {_PRODUCT} }}
+    userErrors {{ field message code }}
+  }}
+}}
+"""
+
+PRODUCT_CHANGE_STATUS = f"""
+mutation StrataProductChangeStatus($id: ID!, $status: ProductStatus!, $after: String) {{
+  productChangeStatus(productId: $id, status: $status) {{
+    product {{ {_PRODUCT} }}
+    userErrors {{ field message code }}
+  }}
+}}
+"""

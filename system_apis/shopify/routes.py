@@ -1,5 +1,5 @@
 """Shopify system API v1 for the process layer: orders, write-backs, inventory, fulfillments,
-refunds on one configured shop."""
+refunds and products on one configured shop."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from litestar.params import HeaderParameter, JSONBody, Parameter
 from shared.auth import requires
 from shared.idempotency import IDEMPOTENCY_KEY_PATTERN, IdempotencyStore, fingerprint
 from shared.problems import problem_responses
+from system_apis.shopify.admin import ShopifyProducts
 from system_apis.shopify.schemas import (
     Fulfillment,
     FulfillmentCreate,
@@ -24,11 +25,15 @@ from system_apis.shopify.schemas import (
     MetafieldSet,
     OrderPage,
     OrderTags,
+    ProductSet,
+    ProductStatusChange,
     Refund,
     RefundCreate,
     RefundList,
     ShopifyOrder,
+    ShopifyProduct,
     TagsAdd,
+    VariantList,
 )
 from system_apis.shopify.service import ShopifyService
 
@@ -41,6 +46,13 @@ SHOP = Parameter(
     pattern=r"^[a-z0-9][a-z0-9\-.]*$",
 )
 ORDER_ID = Parameter(title="Shopify order id", ge=1, le=2**53)
+PRODUCT_ID = Parameter(title="Shopify product id", ge=1, le=2**53)
+HANDLE = Parameter(
+    title="Product handle", min_length=1, max_length=255, pattern=r"^[a-z0-9][a-z0-9\-]*$"
+)
+SKU = Parameter(
+    title="SKU", description="Exact SKU", min_length=1, max_length=255, pattern=r"^\S(.*\S)?$"
+)
 IdempotencyKeyHeader = Annotated[
     str,
     HeaderParameter(
@@ -76,6 +88,10 @@ async def once(
         return status_code, await run()
 
     return await store.respond_once(scope, key, fp, execute)
+
+
+def _products(request: Request[Any, Any, Any]) -> ShopifyProducts:
+    return ShopifyProducts(request.app.state.admin)
 
 
 def _service(request: Request[Any, Any, Any]) -> ShopifyService:
@@ -298,4 +314,101 @@ class ShopController(Controller):
             Refund,
             lambda: _service(request).create_refund(shop, order_id, data, idempotency_key),
             status_code=201,
+        )
+
+    @get(
+        "/products/{product_id:int}",
+        operation_id="getShopifyProduct",
+        summary="A product with its options and every variant",
+        **requires("shopify:read", responses=problem_responses(*READ_ERRORS)),
+    )
+    async def product(
+        self,
+        request: Request[Any, Any, Any],
+        shop: Annotated[str, SHOP],
+        product_id: Annotated[int, PRODUCT_ID],
+    ) -> ShopifyProduct:
+        """The product as Shopify holds it now, every variant included (404 if none)."""
+        return await _products(request).get(shop, product_id)
+
+    @get(
+        "/products/by-handle/{handle:str}",
+        operation_id="getShopifyProductByHandle",
+        summary="A product by its handle",
+        **requires("shopify:read", responses=problem_responses(*READ_ERRORS)),
+    )
+    async def product_by_handle(
+        self,
+        request: Request[Any, Any, Any],
+        shop: Annotated[str, SHOP],
+        handle: Annotated[str, HANDLE],
+    ) -> ShopifyProduct:
+        """The product with this handle (404 if none)."""
+        return await _products(request).by_handle(shop, handle)
+
+    @get(
+        "/variants",
+        operation_id="listShopifyVariantsBySku",
+        summary="The variants carrying a SKU",
+        **requires("shopify:read", responses=problem_responses(*READ_ERRORS)),
+    )
+    async def variants(
+        self,
+        request: Request[Any, Any, Any],
+        shop: Annotated[str, SHOP],
+        sku: Annotated[str, SKU],
+    ) -> VariantList:
+        """Every variant whose SKU is exactly `sku`, with its product and inventory item (an
+        empty list if none; Shopify does not keep SKUs unique)."""
+        return await _products(request).variants_by_sku(shop, sku)
+
+    @post(
+        "/products/set",
+        operation_id="setShopifyProduct",
+        summary="Create or update a whole product (productSet)",
+        status_code=200,
+        **requires("shopify:write", responses=problem_responses(*WRITE_ERRORS)),
+    )
+    async def set_product(
+        self,
+        request: Request[Any, Any, Any],
+        shop: Annotated[str, SHOP],
+        data: JSONBody[ProductSet],
+        idempotency_key: IdempotencyKeyHeader,
+    ) -> Response[ShopifyProduct]:
+        """`productSet`, synchronous: the product found by `product_id`, else by `handle`
+        (created if none), made to match the body. Options and variants left out are deleted;
+        other fields left out keep Shopify's value. Shopify's `userErrors` answer 422.
+        Requires `Idempotency-Key`."""
+        return await once(
+            request,
+            idempotency_key,
+            data,
+            ShopifyProduct,
+            lambda: _products(request).set(shop, data),
+        )
+
+    @post(
+        "/products/{product_id:int}/status",
+        operation_id="changeShopifyProductStatus",
+        summary="Archive, activate or draft a product",
+        status_code=200,
+        **requires("shopify:write", responses=problem_responses(*WRITE_ERRORS)),
+    )
+    async def change_product_status(
+        self,
+        request: Request[Any, Any, Any],
+        shop: Annotated[str, SHOP],
+        product_id: Annotated[int, PRODUCT_ID],
+        data: JSONBody[ProductStatusChange],
+        idempotency_key: IdempotencyKeyHeader,
+    ) -> Response[ShopifyProduct]:
+        """`productChangeStatus`: `ARCHIVED` hides the product everywhere without deleting
+        it. An unknown product answers 422. Requires `Idempotency-Key`."""
+        return await once(
+            request,
+            idempotency_key,
+            data,
+            ShopifyProduct,
+            lambda: _products(request).change_status(shop, product_id, data.status),
         )

@@ -274,3 +274,122 @@ class RefundList(msgspec.Struct, frozen=True, kw_only=True):
     """An order's refunds, oldest first."""
 
     items: list[Refund]
+
+
+# -- products ------------------------------------------------------------------------------
+
+Handle = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=255,
+        pattern=r"^[a-z0-9][a-z0-9\-]*$",
+        description="The product's handle: lower-case letters, digits and dashes",
+    ),
+]
+OptionText = Annotated[str, msgspec.Meta(min_length=1, max_length=255, pattern=r"^\S(.*\S)?$")]
+Amount = Annotated[str, msgspec.Meta(pattern=r"^\d{1,12}(\.\d{1,4})?$")]
+ProductStatus = Literal["ACTIVE", "ARCHIVED", "DRAFT"]
+
+
+class ProductOption(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    values: list[str]
+
+
+class VariantOptionValue(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    value: str
+
+
+class ProductVariant(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    sku: str | None
+    title: str
+    price: str
+    position: int
+    options: list[VariantOptionValue]
+    inventory_item_id: int | None
+    compare_at_price: str | None = None
+    barcode: str | None = None
+    weight_grams: float | None = None
+
+
+class ShopifyProduct(msgspec.Struct, frozen=True, kw_only=True):
+    """A product as Shopify holds it, with every variant."""
+
+    id: int
+    handle: str
+    title: str
+    status: str
+    vendor: str
+    product_type: str
+    tags: list[str]
+    description_html: str
+    updated_at: str
+    options: list[ProductOption]
+    variants: list[ProductVariant]
+
+
+class VariantRef(msgspec.Struct, frozen=True, kw_only=True):
+    """A variant found by SKU, with its product and inventory item."""
+
+    id: int
+    sku: str | None
+    product_id: int
+    product_handle: str
+    product_status: str
+    inventory_item_id: int | None
+
+
+class VariantList(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[VariantRef]
+
+
+class ProductOptionSet(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    name: OptionText
+    values: Annotated[list[OptionText], msgspec.Meta(min_length=1, max_length=2048)]
+
+
+class VariantOptionSet(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    name: OptionText
+    value: OptionText
+
+
+class ProductVariantSet(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One variant; ``id`` keeps an existing one (a variant left out of the list is deleted).
+    Fields left out (null) keep Shopify's value."""
+
+    options: Annotated[list[VariantOptionSet], msgspec.Meta(min_length=1, max_length=3)]
+    id: ShopifyId | None = None
+    sku: Annotated[str, msgspec.Meta(min_length=1, max_length=255)] | None = None
+    price: Amount | None = None
+    compare_at_price: Amount | None = None
+    barcode: Annotated[str, msgspec.Meta(min_length=1, max_length=255)] | None = None
+    weight_grams: Annotated[float, msgspec.Meta(ge=0, le=10_000_000)] | None = None
+
+
+class ProductSet(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The whole product as it must be after the call (Shopify's ``productSet``).
+
+    Options and variants are lists: those left out are deleted, so send Shopify's own entries
+    you do not manage too. Other fields left out (null) keep Shopify's value. Without
+    ``product_id`` the product is found (or created) by ``handle``.
+    """
+
+    handle: Handle
+    options: Annotated[list[ProductOptionSet], msgspec.Meta(min_length=1, max_length=3)]
+    variants: Annotated[list[ProductVariantSet], msgspec.Meta(min_length=1, max_length=2048)]
+    product_id: ShopifyId | None = None
+    title: Annotated[str, msgspec.Meta(min_length=1, max_length=255)] | None = None
+    description_html: Annotated[str, msgspec.Meta(max_length=65_535)] | None = None
+    vendor: Annotated[str, msgspec.Meta(max_length=255)] | None = None
+    product_type: Annotated[str, msgspec.Meta(max_length=255)] | None = None
+    tags: Annotated[list[Tag], msgspec.Meta(max_length=250)] | None = None
+    status: ProductStatus | None = None
+
+
+class ProductStatusChange(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``ARCHIVED`` hides a product from every channel without deleting it."""
+
+    status: ProductStatus

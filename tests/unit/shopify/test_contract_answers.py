@@ -13,7 +13,12 @@ from litestar.testing import AsyncTestClient
 from system_apis.shopify.app import create_app
 from system_apis.shopify.settings import ShopifySettings
 
-SAMPLES = {"shop": "demo-eu.myshopify.com", "order_id": "1"}
+SAMPLES = {
+    "shop": "demo-eu.myshopify.com",
+    "order_id": "1",
+    "product_id": "8100000000001",
+    "handle": "tee",
+}
 
 
 @pytest.fixture

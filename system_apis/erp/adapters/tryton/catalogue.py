@@ -23,6 +23,8 @@ from system_apis.erp.port import ErpRejected, UnknownSku
 
 _PRODUCT_FIELDS = [
     "name",
+    "active",
+    "salable",
     "create_date",
     "write_date",
     "products.code",
@@ -31,7 +33,20 @@ _PRODUCT_FIELDS = [
     "products.active",
     "products.create_date",
     "products.write_date",
+    "products.identifiers.type",
+    "products.identifiers.code",
 ]
+# Tryton identifier types that are barcodes a till or a shop scans.
+_BARCODE_TYPES = ("ean", "upc", "gtin", "jan", "isbn", "ismn", "issn")
+
+
+def _barcode(identifiers: list[Row]) -> str | None:
+    """The variant's first barcode-like identifier (EAN, UPC, GTIN...), if it has one."""
+    for kind in _BARCODE_TYPES:
+        for identifier in identifiers:
+            if identifier.get("type") == kind and identifier.get("code"):
+                return str(identifier["code"])
+    return None
 
 
 class CachedProduct(msgspec.Struct, frozen=True):
@@ -66,7 +81,12 @@ class Catalogue:
         were; the flag says whether another page follows.
         """
         domain: list[Any] = [("salable", "=", True)]
+        context: dict[str, Any] = {}
         if updated_since is not None:
+            # A change feed must also show what was deactivated or made unsalable since, so
+            # that a shop can archive it: every template and variant, active or not.
+            domain = [("salable", "in", [True, False])]
+            context = {"active_test": False}
             domain.append(
                 [
                     "OR",
@@ -85,6 +105,7 @@ class Catalogue:
                 limit + 1,
                 [("id", "ASC")],
                 _PRODUCT_FIELDS,
+                context=context or None,
             ),
             self._currency_of_company(),
         )
@@ -119,20 +140,29 @@ class Catalogue:
             code = variant.get("code")
             if not code:
                 continue
+            price = Money(amount=variant.get("list_price_used") or Decimal(0), currency=currency)
             variants.append(
                 Variant(
                     sku=code,
                     name=variant.get("description") or row["name"],
-                    price=Money(
-                        amount=variant.get("list_price_used") or Decimal(0), currency=currency
-                    ),
+                    price=price,
                     active=bool(variant.get("active", True)),
+                    id=str(variant["id"]) if variant.get("id") is not None else None,
+                    barcode=_barcode(variant.get("identifiers.") or []),
+                    description=variant.get("description") or None,
+                    prices=[price],
                 )
             )
             changed = utc(variant.get("write_date") or variant.get("create_date"))
             if changed is not None and (updated is None or changed > updated):
                 updated = changed
-        return Product(id=str(row["id"]), name=row["name"], variants=variants, updated_at=updated)
+        return Product(
+            id=str(row["id"]),
+            name=row["name"],
+            variants=variants,
+            updated_at=updated,
+            active=bool(row.get("active", True)) and bool(row.get("salable", True)),
+        )
 
     # -- stock ----------------------------------------------------------------------------
 

@@ -1,0 +1,1 @@
+"""The catalog process: ERP products and prices published to every shop."""

@@ -1,0 +1,97 @@
+"""The catalog process's siblings: ERP products and Shopify products, over their system APIs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import AsyncIterator
+
+import httpx
+import msgspec
+
+from process_apis.catalog.schemas import LiveProduct, LiveVariantList
+from shared.models import Product
+from shared.sibling import SiblingClient, SiblingNotFound
+
+
+class _ProductPage(msgspec.Struct):
+    items: list[Product]
+    next_offset: int | None = None
+
+
+class ErpProducts:
+    """Products of one ERP instance (``GET /erp/v1/products``)."""
+
+    def __init__(self, instance: str, client: httpx.AsyncClient, page_size: int = 50) -> None:
+        self.instance = instance
+        self.erp = SiblingClient(f"erp {instance}", client)
+        self.page_size = page_size
+
+    async def changed_since(self, since: dt.datetime | None) -> AsyncIterator[Product]:
+        """Every product changed since ``since`` (all for sale when None), page by page."""
+        offset: int | None = 0
+        while offset is not None:
+            params: dict[str, str | int] = {"offset": offset, "limit": self.page_size}
+            if since is not None:
+                params["updated_since"] = since.isoformat()
+            page = await self.erp.get_json("/erp/v1/products", params=params, type=_ProductPage)
+            for product in page.items:
+                yield product
+            offset = page.next_offset
+
+
+class ShopifyProducts:
+    """Products of the shops, through the Shopify system API."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.shopify = SiblingClient("shopify", client)
+
+    async def by_id(self, shop: str, product_id: int) -> LiveProduct | None:
+        try:
+            return await self.shopify.get_json(
+                "/shopify/v1/shops/{shop}/products/{id}", shop=shop, id=product_id, type=LiveProduct
+            )
+        except SiblingNotFound:
+            return None
+
+    async def by_handle(self, shop: str, handle: str) -> LiveProduct | None:
+        try:
+            return await self.shopify.get_json(
+                "/shopify/v1/shops/{shop}/products/by-handle/{handle}",
+                shop=shop,
+                handle=handle,
+                type=LiveProduct,
+            )
+        except SiblingNotFound:
+            return None
+
+    async def variants_by_sku(self, shop: str, sku: str) -> LiveVariantList:
+        return await self.shopify.get_json(
+            "/shopify/v1/shops/{shop}/variants",
+            shop=shop,
+            params={"sku": sku},
+            type=LiveVariantList,
+        )
+
+    async def set(self, shop: str, body: dict[str, object]) -> LiveProduct:
+        """``productSet``; the idempotency key is the body's hash, so a retry is a replay."""
+        encoded = msgspec.json.encode(body)
+        key = "catalog-" + hashlib.sha256(shop.encode() + b"\0" + encoded).hexdigest()[:40]
+        return await self.shopify.post_json(
+            "/shopify/v1/shops/{shop}/products/set",
+            shop=shop,
+            body=body,
+            type=LiveProduct,
+            idempotency_key=key,
+        )
+
+    async def archive(self, shop: str, product_id: int, reason: str) -> LiveProduct:
+        key = f"catalog-archive-{product_id}-{reason}"[:255]
+        return await self.shopify.post_json(
+            "/shopify/v1/shops/{shop}/products/{id}/status",
+            shop=shop,
+            id=product_id,
+            body={"status": "ARCHIVED"},
+            type=LiveProduct,
+            idempotency_key=key,
+        )
