@@ -69,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument("--instance", choices=["eu", "us"], default="eu")
     start.add_argument("--data-dir", type=Path, default=Path("var/erp"))
     start.add_argument("--port", type=int, default=8000)
+    start.add_argument(
+        "--keep",
+        action="store_true",
+        help="serve the run database of an earlier start on this port (a restart after a crash)",
+    )
     creds = erp_sub.add_parser("credentials", help="print an instance's database and admin login")
     creds.add_argument("--instance", choices=["eu", "us"], default="eu")
     creds.add_argument("--data-dir", type=Path, default=Path("var/erp"))
@@ -232,7 +237,7 @@ def _erp(args: argparse.Namespace) -> int:
             path = demo.build_template(instance, args.data_dir, args.backend, args.pg_dsn)
             print(f"{instance}: template ready at {path}")
         return 0
-    demo.run_forever(args.instance, args.data_dir, args.port)
+    demo.run_forever(args.instance, args.data_dir, args.port, fresh=not args.keep)
     return 0
 
 

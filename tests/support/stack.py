@@ -38,7 +38,12 @@ def whole_stack(
     *,
     orders_env: dict[str, str] | None = None,
     sandbox_env: dict[str, str] | None = None,
+    part_env: dict[str, dict[str, str]] | None = None,
+    ports: dict[str, int] | None = None,
 ) -> Iterator[dict[str, Part]]:
+    """The whole stack on ``redis_url``; ``part_env`` adds environment to parts by name and
+    ``ports`` pins parts' ports (for a proxy put in front of one)."""
+
     def service_token(service: str) -> dict[str, str]:
         token = mint.token(*SERVICE_SCOPES, client_id=service, ttl=3600)
         return {f"STRATA_{service.upper().replace('-', '_')}_SERVICE_TOKEN": token}
@@ -69,7 +74,9 @@ def whole_stack(
                 ),
                 **(sandbox_env or {}),
             },
+            **(part_env or {}),
         },
+        ports=ports or {},
     )
     with running(config) as parts:
         yield parts
