@@ -38,6 +38,8 @@ ORDERS_CREATE: Final = "orders/create"
 ORDERS_UPDATED: Final = "orders/updated"
 ORDERS_PAID: Final = "orders/paid"
 ORDERS_CANCELLED: Final = "orders/cancelled"
+#: An order edit committed: the body is an ``order_edit`` (deltas by line item), not the order.
+ORDERS_EDITED: Final = "orders/edited"
 ORDERS_FULFILLED: Final = "orders/fulfilled"
 REFUNDS_CREATE: Final = "refunds/create"
 FULFILLMENTS_CREATE: Final = "fulfillments/create"
@@ -57,6 +59,7 @@ TOPIC_FAMILIES: Final[dict[str, str]] = {
     REFUNDS_CREATE: ORDERS,
     FULFILLMENTS_CREATE: ORDERS,
     FULFILLMENTS_UPDATE: ORDERS,
+    ORDERS_EDITED: ORDERS,
     INVENTORY_LEVELS_UPDATE: INVENTORY,
     CUSTOMERS_DATA_REQUEST: COMPLIANCE,
     CUSTOMERS_REDACT: COMPLIANCE,

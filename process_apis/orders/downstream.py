@@ -13,7 +13,9 @@ Each failure is the shared client's error and, at once, the stream worker's fail
   request and did not answer in time.
 - :class:`Rejected` (a :class:`~shared.sibling.SiblingRejected` and a
   :class:`~shared.events.PermanentFailure`): any other 4xx, whose ``problem`` says what to
-  fix; :class:`NotFound` for a 404, :class:`AlreadyShipped` for the ERP's 409 to a cancel.
+  fix; :class:`NotFound` for a 404, :class:`AlreadyShipped` for the ERP's 409 to a cancel,
+  :class:`NotAmendable` to an amendment, :class:`NothingToReturn` to a return of shipped
+  goods.
 - :class:`AnswerInvalid` (permanent): a success whose body breaks the contract; asking again
   gets the same answer.
 
@@ -26,13 +28,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import msgspec
 
+from process_apis.orders.ports import AmendedOrder, ShippedReturn
 from shared.events import PermanentFailure, TransientFailure
-from shared.models import SalesOrder, SalesOrderDraft
+from shared.models import OrderLine, SalesOrder, SalesOrderDraft
 from shared.sibling import (
     NO_RETRIES,
     InvalidPathParameter,
@@ -50,7 +53,9 @@ __all__ = [
     "AlreadyShipped",
     "AnswerInvalid",
     "ErpClient",
+    "NotAmendable",
     "NotFound",
+    "NothingToReturn",
     "Rejected",
     "ShopifyClient",
     "SystemApiProblem",
@@ -62,6 +67,7 @@ __all__ = [
 
 _ENC = msgspec.json.Encoder()
 _JSON = {"Content-Type": "application/json"}
+T = TypeVar("T")
 
 
 def idempotency_key(*parts: str) -> str:
@@ -124,6 +130,15 @@ class AlreadyShipped(Rejected):
     """The ERP refused to cancel an order that has shipped (409): a refund or return is due."""
 
 
+class NotAmendable(Rejected):
+    """The ERP refused to amend the order (409): it has shipped, is being picked, or the change
+    is one it can't express; the problem's ``detail`` and ``errors`` say which."""
+
+
+class NothingToReturn(Rejected):
+    """The ERP has nothing shipped to return for the order (409)."""
+
+
 # Ignored: StrataError's retry_after is int | None, TransientFailure's float | None, and mypy
 # holds attributes invariant; the worker reads whole seconds as well.
 class Unavailable(SiblingUnavailable, TransientFailure):  # type: ignore[misc]
@@ -182,8 +197,12 @@ def _failing_as_worker_needs(
 
 
 def _sales_order(api: SiblingClient, response: httpx.Response) -> SalesOrder:
+    return _answer(api, response, SalesOrder)
+
+
+def _answer(api: SiblingClient, response: httpx.Response, kind: type[T]) -> T:
     try:
-        return msgspec.json.decode(response.content, type=SalesOrder)
+        return msgspec.json.decode(response.content, type=kind)
     except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
         raise SiblingAnswerInvalid(api.name, f"answered an unreadable body ({exc})") from exc
 
@@ -244,6 +263,37 @@ class ErpClient:
                 "POST", "/erp/v1/sales-orders/{order_id}/cancel", order_id=order_id
             )
             return _sales_order(self.api, response)
+
+    async def amend(
+        self, order_id: str, lines: list[OrderLine], note: str | None, key: str
+    ) -> AmendedOrder:
+        """Bring the order's product lines to ``lines``; :class:`NotAmendable` when the ERP
+        refuses (a 409 with Retry-After is the ERP busy with the order: transient)."""
+        body = {"lines": lines, "note": note[:200] if note else None}
+        with _failing_as_worker_needs(f"amend order {order_id}", {409: NotAmendable}):
+            response = await self.api.request(
+                "POST",
+                "/erp/v1/sales-orders/{order_id}/amendments",
+                content=_ENC.encode(body),
+                headers=_JSON,
+                idempotency_key=key,
+                order_id=order_id,
+            )
+            return _answer(self.api, response, AmendedOrder)
+
+    async def return_shipped(self, order_id: str, key: str) -> ShippedReturn:
+        """Cut the cancelled order down to what shipped and return that (once, whatever is
+        retried); :class:`NothingToReturn` when nothing shipped."""
+        with _failing_as_worker_needs(
+            f"return what order {order_id} shipped", {409: NothingToReturn}
+        ):
+            response = await self.api.request(
+                "POST",
+                "/erp/v1/sales-orders/{order_id}/return-shipped",
+                idempotency_key=key,
+                order_id=order_id,
+            )
+            return _answer(self.api, response, ShippedReturn)
 
 
 class ShopifyClient:

@@ -29,9 +29,42 @@ from __future__ import annotations
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
+import msgspec
+
 from process_apis.orders.schemas import ExceptionState, OrderException, OrderStatus
-from shared.models import SalesOrder, SalesOrderDraft
+from shared.models import Money, OrderLine, ReturnLine, SalesOrder, SalesOrderDraft
 from shared.streams import StreamEntry
+
+
+class LineChange(msgspec.Struct, frozen=True, kw_only=True):
+    """How the quantity of one SKU changed (0 before: added; 0 after: removed)."""
+
+    sku: str
+    before: int
+    after: int
+
+
+class AmendedOrder(msgspec.Struct, frozen=True, kw_only=True):
+    """The ERP's answer to an amendment: the order now, and what changed (nothing when it
+    had the lines already)."""
+
+    order: SalesOrder
+    changes: list[LineChange] = []
+    amendment_id: str | None = None
+
+
+class ShippedReturn(msgspec.Struct, frozen=True, kw_only=True):
+    """The ERP's answer for an order cancelled after shipment: the order cut down to what
+    shipped, and the one return sale of that."""
+
+    order: SalesOrder
+    return_order_id: str
+    return_number: str | None = None
+    reference: str
+    status: str
+    lines: list[ReturnLine] = []
+    total: Money | None = None
+    created: bool = False
 
 
 class OrderLockLost(Exception):
@@ -135,6 +168,18 @@ class ErpOrders(Protocol):
     async def cancel(self, order_id: str) -> SalesOrder:
         """Cancel the order; :class:`~process_apis.orders.downstream.Rejected` with problem
         status 409 when it has shipped already."""
+
+    async def amend(
+        self, order_id: str, lines: list[OrderLine], note: str | None, key: str
+    ) -> AmendedOrder:
+        """Bring the order's product lines to ``lines`` (a no-op when it has them);
+        :class:`~process_apis.orders.downstream.NotAmendable` (a ``Rejected``, status 409)
+        when it can't be amended (shipped, or a change the ERP can't express)."""
+
+    async def return_shipped(self, order_id: str, key: str) -> ShippedReturn:
+        """Cut a cancelled order down to what shipped and return that, once:
+        :class:`~process_apis.orders.downstream.NothingToReturn` (status 409) when nothing
+        shipped."""
 
 
 class ShopifyOrders(Protocol):

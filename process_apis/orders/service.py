@@ -21,6 +21,14 @@ Exactly once, without holes:
 - an order from another channel is posted under its channel's namespace of references
   (``channel:<channel>:<order id>``), built here: no channel can claim another's order,
   Shopify's included.
+
+Orders that change after posting (``orders/edited``, whose body holds only the edit's deltas,
+so the order is read from Shopify; ``orders/updated``, which carries it): the product lines
+Shopify has now (``current_quantity``) are compared with what the ERP holds, and the ERP order
+is amended to them under the order's lock; equal lines change nothing, so a replayed or
+echoed webhook costs no amendment. An ERP that can't amend (shipped, or a change it can't
+express) makes an exception of kind ``amendment-refused`` whose error shows the difference.
+A cancel the ERP refuses because goods shipped becomes one return sale of what shipped.
 """
 
 from __future__ import annotations
@@ -36,8 +44,14 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from process_apis.orders.downstream import Rejected
-from process_apis.orders.exceptions import exception_id
+from process_apis.orders.downstream import NotAmendable, NothingToReturn, Rejected, idempotency_key
+from process_apis.orders.exceptions import (
+    describe_changes,
+    exception_id,
+    line_changes,
+    lines_fingerprint,
+    quantities,
+)
 from process_apis.orders.mapping import MappingError, external_reference, to_sales_order
 from process_apis.orders.ports import (
     Acknowledgements,
@@ -54,12 +68,13 @@ from process_apis.orders.routing import NoRoute, choose_instance
 from process_apis.orders.schemas import BusinessImpact, OrderException, RetryRecord
 from process_apis.orders.settings import OrdersSettings
 from shared.events import ORIGINAL_ID, Entry, PermanentFailure, TransientFailure
+from shared.models import LineKind, OrderLine, SalesOrderDraft
 from shared.models import OrderStatus as SalesOrderStatus
-from shared.models import SalesOrderDraft
 from shared.streams import (
     CHANNEL_ORDER_TOPIC,
     ORDERS_CANCELLED,
     ORDERS_CREATE,
+    ORDERS_EDITED,
     ORDERS_PAID,
     ORDERS_UPDATED,
     ChannelOrder,
@@ -70,8 +85,14 @@ from shared.streams import (
 )
 
 LATE_CREATES = frozenset({ORDERS_UPDATED, ORDERS_PAID})
-ORDER_TOPICS = frozenset({ORDERS_CREATE, ORDERS_CANCELLED, *LATE_CREATES})
+#: Topics that may change an order's lines after it was posted.
+ORDER_CHANGES = frozenset({ORDERS_EDITED, ORDERS_UPDATED})
+ORDER_TOPICS = frozenset({ORDERS_CREATE, ORDERS_CANCELLED, *LATE_CREATES, *ORDER_CHANGES})
 FINAL_STATES = frozenset({"acknowledged", "posted"})
+#: The exception kind of an order changed in Shopify that its ERP could not amend.
+AMENDMENT_REFUSED = "amendment-refused"
+#: The exception kind of an order cancelled after shipment that the ERP could not take back.
+CANCEL_AFTER_SHIPMENT = "cancel-after-shipment"
 #: ERP statuses of an order created but never confirmed: not posted.
 UNCONFIRMED = frozenset({SalesOrderStatus.DRAFT, SalesOrderStatus.QUOTED})
 #: The exception kind of an order that routing now sends to another ERP instance than the one
@@ -185,7 +206,7 @@ class OrdersService:
             return  # other topics are consumed by other processes from the same stream
         else:
             body = _decode_body(event.body)
-            order_id = str(body.get("id", ""))
+            order_id = _order_id(event.topic, body)
             if not order_id:
                 raise PermanentFailure("the webhook body has no order id", kind="malformed")
         try:
@@ -195,6 +216,8 @@ class OrdersService:
                     await self._post_channel_order(held, event)
                 elif event.topic == ORDERS_CREATE:
                     await self._post_shopify_order(held, body, event.topic)
+                elif event.topic in ORDER_CHANGES:
+                    await self._order_changed(held, event.topic, body)
                 elif event.topic in LATE_CREATES:
                     await self._late_create(held, event.topic)
                 else:
@@ -297,6 +320,8 @@ class OrdersService:
             detail=f"{instance} {order.number or order.id}",
             erp_order_id=order.id,
             erp_order_number=order.number or "",
+            # What the ERP was given: a later edit with the same lines needs no ERP call.
+            lines=lines_fingerprint(quantities(order.lines)),
         )
         if acknowledge and self.settings.acknowledge_in_shopify:
             await self.shopify.acknowledge(shop, order_id, instance, order)
@@ -360,6 +385,7 @@ class OrdersService:
         summary = await self.pipeline.summary(shop, order_id)
         instance = summary.get("erp_instance")
         erp_id = summary.get("erp_order_id")
+        reference = external_reference(shop, order_id)
         if not (instance and erp_id) or instance not in self.erps:
             # Not posted by us (yet): look for it where routing would have sent it.
             try:
@@ -374,7 +400,6 @@ class OrdersService:
             except (MappingError, NoRoute):
                 instance = self.settings.default_instance
             erp = self.erps[instance]
-            reference = external_reference(shop, order_id)
             found = await self._erp_call(
                 f"erp {instance} find order", lambda: erp.find_by_reference(reference)
             )
@@ -393,15 +418,135 @@ class OrdersService:
         try:
             await self._erp_call(f"erp {instance} cancel order", lambda: erp.cancel(erp_id))
         except Rejected as exc:
-            if exc.problem.get("status") == 409:
-                raise PermanentFailure(
-                    f"cancelled in Shopify but already shipped from ERP {instance}: "
-                    "refund or return needed",
-                    kind="cancel-after-shipment",
-                ) from exc
-            raise
+            if exc.problem.get("status") != 409:
+                raise
+            # Goods left already: the ERP takes back what shipped in one return sale.
+            await self._return_shipped(held, instance, erp_id, exc)
+            return
         await self._record(held, "cancelled", state="cancelled", detail=f"{instance} {erp_id}")
         await self.acknowledgements.acknowledged(shop, order_id)
+
+    async def _return_shipped(
+        self, held: _Held, instance: str, erp_id: str, refusal: Rejected
+    ) -> None:
+        """Make (once) the return of what a cancelled order shipped, and record it."""
+        erp = self.erps[instance]
+        key = idempotency_key("return-shipped", instance, erp_id)
+        try:
+            made = await self._erp_call(
+                f"erp {instance} return shipped goods", lambda: erp.return_shipped(erp_id, key)
+            )
+        except NothingToReturn as exc:
+            why = refusal.problem.get("detail") or refusal.reason
+            raise PermanentFailure(
+                f"cancelled in Shopify, but ERP {instance} refused to cancel order {erp_id} "
+                f"({why}) and has nothing shipped to take back: refund or credit by hand",
+                kind=CANCEL_AFTER_SHIPMENT,
+            ) from exc
+        returned = ", ".join(f"{line.sku} x{line.quantity}" for line in made.lines)
+        await self._record(
+            held,
+            "returned after cancel",
+            state="cancelled",
+            detail=f"{instance} {made.return_number or made.return_order_id} "
+            f"({made.reference}): {returned or 'nothing'}",
+            erp_return_id=made.return_order_id,
+        )
+        await self.acknowledgements.acknowledged(held.shop, held.order_id)
+
+    async def _order_changed(self, held: _Held, topic: str, body: dict[str, Any]) -> None:
+        """Amend the ERP order to the lines Shopify has now, if they differ."""
+        shop, order_id = held.shop, held.order_id
+        summary = await self.pipeline.summary(shop, order_id)
+        state = summary.get("state")
+        if not state:
+            # The change arrived before orders/create (or that was lost): post the order as
+            # it is now, which already has the change.
+            await self._late_create(held, topic)
+            return
+        if state == "cancelled":
+            await self._record(held, f"{topic} noted", detail="the order is cancelled")
+            return
+        instance, erp_id = summary.get("erp_instance"), summary.get("erp_order_id")
+        if state not in FINAL_STATES or not erp_id or instance not in self.erps:
+            if state == "exception":
+                await self._record(
+                    held, f"{topic} noted", detail="not posted: an exception is open"
+                )
+                return
+            raise TransientFailure(
+                f"{topic} for {shop} {order_id}: the order is not posted yet ({state}); "
+                "the change waits for it"
+            )
+        if topic == ORDERS_EDITED:
+            # The body holds the edit's deltas only: read the order as it is now.
+            current = await self.shopify.get_order(shop, order_id)
+            await self._record(held, "fetched", detail=f"after {topic}")
+        else:
+            current = body
+        if current.get("cancelled_at"):
+            await self._record(held, f"{topic} noted", detail="cancelled in Shopify")
+            return
+        wanted = _wanted_lines(shop, current)
+        if wanted is None:
+            # Every unit removed or refunded before shipping: the order is cancelled.
+            await self._cancel(held, current)
+            return
+        after = quantities(wanted)
+        if summary.get("lines") == lines_fingerprint(after):
+            await self._record(held, f"{topic} noted", detail="lines unchanged")
+            return
+        await self._amend(held, topic, instance, erp_id, summary, wanted)
+
+    async def _amend(
+        self,
+        held: _Held,
+        topic: str,
+        instance: str,
+        erp_id: str,
+        summary: dict[str, str],
+        wanted: list[OrderLine],
+    ) -> None:
+        erp = self.erps[instance]
+        reference = external_reference(held.shop, held.order_id)
+        number = summary.get("erp_order_number") or erp_id
+        order = await self._erp_call(
+            f"erp {instance} find order", lambda: erp.find_by_reference(reference)
+        )
+        if order is None or order.id != erp_id:
+            raise PermanentFailure(
+                f"ERP {instance} no longer has order {number} ({reference}) the pipeline posted",
+                kind=AMENDMENT_REFUSED,
+            )
+        after = quantities(wanted)
+        changes = line_changes(quantities(order.lines), after)
+        fingerprint = lines_fingerprint(after)
+        if not changes:
+            await self._record(held, f"{topic} noted", detail="lines unchanged", lines=fingerprint)
+            return
+        difference = describe_changes(changes)
+        # One key per hold of the lock: a retry compares again rather than replaying an
+        # answer that an edit back and forth since may have outdated.
+        key = idempotency_key("amend", reference, str(held.fence), fingerprint)
+        note = f"Shopify {topic} of {held.shop} order {held.order_id}"
+        try:
+            amended = await self._erp_call(
+                f"erp {instance} amend order", lambda: erp.amend(erp_id, wanted, note, key)
+            )
+        except NotAmendable as exc:
+            why = exc.problem.get("detail") or exc.reason
+            await self._record(held, "amendment refused", detail=f"{difference} ({why})")
+            raise PermanentFailure(
+                f"changed in Shopify, but ERP {instance} order {number} can't be amended: "
+                f"{why}. Difference (ERP -> Shopify): {difference}",
+                kind=AMENDMENT_REFUSED,
+            ) from exc
+        await self._record(
+            held,
+            "amended",
+            detail=f"{instance} {number}: {describe_changes(amended.changes or changes)}",
+            lines=fingerprint,
+        )
 
     async def _erp_call(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
         """One ERP call within ``erp_timeout``, all of it: the one deadline of the call."""
@@ -436,7 +581,7 @@ class OrdersService:
         if isinstance(event, ChannelOrder):
             order_id = event.order_id
         else:
-            order_id = str(body.get("id", "unknown"))
+            order_id = _order_id(topic, body) or "unknown"
         now = time.time()
         record = OrderException(
             id=exception_id(shop, order_id, topic),
@@ -517,6 +662,32 @@ def _decode_body(raw: str) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise PermanentFailure("the webhook body is not a JSON object", kind="malformed")
     return body
+
+
+def _order_id(topic: str, body: dict[str, Any]) -> str:
+    """The Shopify order a webhook is about (an ``orders/edited`` body names it in its edit)."""
+    if topic == ORDERS_EDITED:
+        edit = body.get("order_edit")
+        return str(edit.get("order_id") or "") if isinstance(edit, dict) else ""
+    return str(body.get("id", ""))
+
+
+def _wanted_lines(shop: str, order: dict[str, Any]) -> list[OrderLine] | None:
+    """The product lines of Shopify's order as it is now; None when no unit is left."""
+    items = order.get("line_items")
+    if (
+        isinstance(items, list)
+        and items
+        and all(
+            isinstance(i, dict) and i.get("current_quantity", i.get("quantity")) == 0 for i in items
+        )
+    ):
+        return None
+    try:
+        draft = to_sales_order(shop, order)
+    except MappingError as exc:
+        raise PermanentFailure(f"mapping failed: {exc}", kind="mapping") from exc
+    return [line for line in draft.lines if line.kind == LineKind.PRODUCT]
 
 
 def _correlation(event: StreamEntry, entry: Entry) -> str:

@@ -6,7 +6,9 @@ caller hands to the webhook sender once the change is complete.
 
 from __future__ import annotations
 
+import itertools
 import secrets
+import time
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
@@ -78,6 +80,9 @@ INVENTORY_REASONS = (
 )
 RESTOCK_TYPES = ("NO_RESTOCK", "CANCEL", "RETURN", "LEGACY_RESTOCK")
 MAX_QUANTITY = 1_000_000_000
+# Order edits have ids of their own; like orders, they start where the clock is, so a sandbox
+# restarted against the same Redis never repeats one.
+_ORDER_EDIT_IDS = itertools.count(2_400_000_000_000 + (int(time.time()) % 100_000_000) * 10_000)
 
 
 class ShopEvent(msgspec.Struct, kw_only=True, frozen=True):
@@ -163,6 +168,24 @@ class OrderPatch(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
     shipping_address: AddressDraft | None = None
 
 
+class QuantityChange(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """A new quantity for a line item, named by id or by SKU (its first line item)."""
+
+    quantity: int
+    line_item_id: int | None = None
+    sku: str | None = None
+
+
+class OrderEditRequest(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """A merchant's order edit, committed at once: quantities set, variants added."""
+
+    set_quantities: list[QuantityChange] = msgspec.field(default_factory=list)
+    add: list[OrderLineDraft] = msgspec.field(default_factory=list)
+    restock: bool = True
+    notify_customer: bool = False
+    staff_note: str | None = None
+
+
 def _order_events(shop: Shop, order: Order, *topics: str) -> list[ShopEvent]:
     body = payloads.order_payload(shop, order)
     return [ShopEvent(topic=topic, payload=body) for topic in topics]
@@ -207,23 +230,7 @@ def create_order(
     for position, line in enumerate(draft.line_items):
         if line.quantity < 1:
             raise CommerceError("Quantity must be positive", field=["line_items", str(position)])
-        product = shop.product_by_sku(line.sku)
-        price = (
-            Decimal(line.price)
-            if line.price is not None
-            else (product.price if product else Decimal("10.00"))
-        )
-        lines.append(
-            LineItem(
-                id=state.ids.next("LineItem"),
-                product_id=product.id if product else None,
-                variant_id=product.variant_id if product else None,
-                sku=line.sku,
-                title=line.title or (product.title if product else line.sku),
-                quantity=line.quantity,
-                price=price,
-            )
-        )
+        lines.append(_line_item(state, shop, line))
     shop.order_count += 1
     order = Order(
         id=state.ids.next("Order"),
@@ -289,6 +296,178 @@ def _open_fulfillment_orders(
             _move(level, "available", -line.quantity)
             _move(level, "committed", line.quantity)
     order.fulfillment_orders = list(by_location.values())
+
+
+def _line_item(state: ShopifyState, shop: Shop, line: OrderLineDraft) -> LineItem:
+    product = shop.product_by_sku(line.sku)
+    price = (
+        Decimal(line.price)
+        if line.price is not None
+        else (product.price if product else Decimal("10.00"))
+    )
+    return LineItem(
+        id=state.ids.next("LineItem"),
+        product_id=product.id if product else None,
+        variant_id=product.variant_id if product else None,
+        sku=line.sku,
+        title=line.title or (product.title if product else line.sku),
+        quantity=line.quantity,
+        price=price,
+    )
+
+
+def edit_order(
+    state: ShopifyState, shop: Shop, order: Order, edit: OrderEditRequest
+) -> tuple[dict[str, Any], list[ShopEvent]]:
+    """Commit an order edit: ``orders/edited`` (the edit's deltas) then ``orders/updated``.
+
+    As Shopify's order editing does: only unfulfilled units can be removed (a removal is
+    recorded as a refund line restocked ``CANCEL`` without money, so ``current_quantity``
+    drops while ``quantity`` keeps what was ordered); an increase adds units to the existing
+    line item; a new variant becomes a new line item to fulfil from the order's open
+    fulfillment order. Stock moves between committed and available accordingly. Money is
+    not moved: charging or refunding the difference is a separate step, as in Shopify.
+    """
+    if order.cancelled_at is not None:
+        raise CommerceError("A cancelled order can't be edited", field=["id"], code="INVALID")
+    if not edit.set_quantities and not edit.add:
+        raise CommerceError("The edit changes nothing", field=["set_quantities"])
+    additions: list[dict[str, int]] = []
+    removals: list[dict[str, int]] = []
+    removed: list[RefundLine] = []
+    touched: list[InventoryLevel] = []
+    planned: list[tuple[LineItem, int]] = []
+    for index, change in enumerate(edit.set_quantities):
+        field = ["set_quantities", str(index)]
+        line = (
+            order.line_item(change.line_item_id)
+            if change.line_item_id is not None
+            else next((li for li in order.line_items if li.sku == change.sku), None)
+        )
+        if line is None:
+            raise CommerceError("Line item does not exist.", field=field)
+        if change.quantity < 0:
+            raise CommerceError("Quantity can't be negative.", field=[*field, "quantity"])
+        current = line.quantity - line.refunded_quantity
+        if current - change.quantity > line.fulfillable_quantity:
+            raise CommerceError(
+                f"Only unfulfilled items can be removed ({line.fulfillable_quantity} unfulfilled).",
+                field=[*field, "quantity"],
+            )
+        planned.append((line, change.quantity - current))
+    for index, draft in enumerate(edit.add):
+        if draft.quantity < 1:
+            raise CommerceError("Quantity must be positive", field=["add", str(index)])
+    location = _line_location(order, order.line_items[0].id) if order.line_items else None
+    location_id = location or shop.default_location().id
+    for line, delta in planned:
+        item = shop.item_by_sku(line.sku)
+        level = (
+            shop.levels.get((item.id, _line_location(order, line.id) or location_id))
+            if item
+            else None
+        )
+        if delta < 0:
+            _reduce_open_quantity(order, line.id, -delta)
+            line.refunded_quantity -= delta
+            removed.append(
+                RefundLine(
+                    id=state.ids.next("RefundLineItem"),
+                    line_item_id=line.id,
+                    quantity=-delta,
+                    restock_type="CANCEL" if edit.restock else "NO_RESTOCK",
+                    location_id=location_id,
+                    subtotal=line.price * -delta,
+                )
+            )
+            removals.append({"id": line.id, "delta": -delta})
+            if level is not None:
+                _move(level, "committed", delta)
+                if edit.restock:
+                    _move(level, "available", -delta)
+                touched.append(level)
+        elif delta > 0:
+            line.quantity += delta
+            _grow_open_quantity(state, order, line.id, delta, location_id)
+            additions.append({"id": line.id, "delta": delta})
+            if level is not None:
+                _move(level, "available", -delta)
+                _move(level, "committed", delta)
+                touched.append(level)
+    for draft in edit.add:
+        line = _line_item(state, shop, draft)
+        order.line_items.append(line)
+        _grow_open_quantity(state, order, line.id, line.quantity, location_id)
+        additions.append({"id": line.id, "delta": line.quantity})
+        item = shop.item_by_sku(line.sku)
+        level = shop.levels.get((item.id, location_id)) if item else None
+        if level is not None:
+            _move(level, "available", -line.quantity)
+            _move(level, "committed", line.quantity)
+            touched.append(level)
+    committed_at = now_utc()
+    if removed:
+        order.refunds.append(
+            Refund(
+                id=state.ids.next("Refund"),
+                order_id=order.id,
+                note="Order edit",
+                lines=removed,
+                transactions=[],
+                created_at=committed_at,
+            )
+        )
+    order.updated_at = committed_at
+    body = payloads.order_edit_payload(
+        order,
+        next(_ORDER_EDIT_IDS),
+        committed_at,
+        additions=additions,
+        removals=removals,
+        notify_customer=edit.notify_customer,
+        staff_note=edit.staff_note,
+    )
+    events = [
+        ShopEvent(topic="orders/edited", payload=body),
+        *_order_events(shop, order, "orders/updated"),
+        *level_events(touched),
+    ]
+    return body, events
+
+
+def _grow_open_quantity(
+    state: ShopifyState, order: Order, line_item_id: int, quantity: int, location_id: int
+) -> None:
+    """Add units to fulfil: to the line's open fulfillment order line, else a new one."""
+    for fo in order.fulfillment_orders:
+        if fo.status == "CLOSED":
+            continue
+        for fol in fo.lines:
+            if fol.line_item_id == line_item_id:
+                fol.total_quantity += quantity
+                fol.remaining_quantity += quantity
+                return
+    target = next(
+        (
+            f
+            for f in order.fulfillment_orders
+            if f.status == "OPEN" and f.location_id == location_id
+        ),
+        None,
+    )
+    if target is None:
+        target = FulfillmentOrder(
+            id=state.ids.next("FulfillmentOrder"), order_id=order.id, location_id=location_id
+        )
+        order.fulfillment_orders.append(target)
+    target.lines.append(
+        FulfillmentOrderLine(
+            id=state.ids.next("FulfillmentOrderLineItem"),
+            line_item_id=line_item_id,
+            total_quantity=quantity,
+            remaining_quantity=quantity,
+        )
+    )
 
 
 def find_order(shop: Shop, order_id: int) -> Order:

@@ -9,7 +9,8 @@ from litestar import Controller, Request, delete, get, patch, post, put
 from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from sandbox.shopify.commerce import CommerceError, OrderDraft, OrderPatch
+from sandbox.shopify import commerce
+from sandbox.shopify.commerce import CommerceError, OrderDraft, OrderEditRequest, OrderPatch
 from sandbox.shopify.payloads import order_payload
 from sandbox.shopify.service import ShopifySandbox, UnknownShop
 from sandbox.shopify.settings import LocationSpec, ShopSpec
@@ -230,6 +231,25 @@ class SandboxControl(Controller):
         shop, order = _order(sandbox, domain, order_id)
         sandbox.update_order(shop.domain, order.id, data)
         return order_view(shop, order)
+
+    @post("/shops/{domain:str}/orders/{order_id:int}/edit", operation_id="editSandboxOrder")
+    async def edit_order(
+        self,
+        state: State,
+        domain: FromPath[str],
+        order_id: FromPath[int],
+        data: JSONBody[OrderEditRequest],
+    ) -> dict[str, Any]:
+        """A merchant edits the order's items (quantities set, variants added) and commits:
+        subscribers get ``orders/edited`` (the edit's deltas) then ``orders/updated``."""
+        sandbox = sandbox_of(state)
+        shop, order = _order(sandbox, domain, order_id)
+        try:
+            edit, events = commerce.edit_order(sandbox.state, shop, order, data)
+        except CommerceError as exc:
+            raise _rejected(exc) from None
+        sandbox.webhooks.publish(shop.domain, events)
+        return order_view(shop, order) | edit
 
     @post("/shops/{domain:str}/orders/{order_id:int}/pay", operation_id="paySandboxOrder")
     async def pay_order(

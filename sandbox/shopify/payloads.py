@@ -250,6 +250,34 @@ def order_payload(shop: Shop, order: Order) -> JSON:
     }
 
 
+def order_edit_payload(
+    order: Order,
+    edit_id: int,
+    committed_at: datetime,
+    *,
+    additions: list[JSON],
+    removals: list[JSON],
+    notify_customer: bool = False,
+    staff_note: str | None = None,
+) -> JSON:
+    """The ``orders/edited`` body: the committed edit's deltas by line item, not the order."""
+    return {
+        "order_edit": {
+            "id": edit_id,
+            "app_id": None,
+            "created_at": iso(committed_at),
+            "committed_at": iso(committed_at),
+            "notify_customer": notify_customer,
+            "order_id": order.id,
+            "staff_note": staff_note or "",
+            "user_id": None,
+            "line_items": {"additions": additions, "removals": removals},
+            "discounts": {"line_item": {"additions": [], "removals": []}},
+            "shipping_lines": {"additions": [], "removals": []},
+        }
+    }
+
+
 def fulfillment_payload(order: Order, fulfillment: Fulfillment) -> JSON:
     """The ``fulfillments/create`` body (REST Fulfillment resource)."""
     first = fulfillment.tracking[0] if fulfillment.tracking else None

@@ -7,6 +7,10 @@ vendor errors into Strata's errors:
   (or a subclass) with ``errors=[{"field": ..., "message": ...}]`` naming the field;
 - the record does not exist: :class:`shared.problems.NotFound`;
 - the order has shipped and can't be cancelled: :class:`OrderAlreadyShipped` (409);
+- the order can't be amended as asked (shipped, picking begun, cancelled, or a change the
+  ERP can't express): :class:`OrderNotAmendable` (409), whose detail and ``errors`` say why;
+- a return of shipped goods asked for an order that shipped nothing: :class:`NothingShipped`
+  (409);
 - the ERP is unreachable: :class:`shared.problems.UpstreamUnavailable` (503, Retry-After);
 - the ERP is too slow: :class:`shared.problems.UpstreamTimeout` (504).
 """
@@ -16,11 +20,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Protocol
 
+import msgspec
+
 from shared.models import (
     CreditNote,
     Customer,
     Invoice,
+    Money,
+    OrderLine,
+    OrderStatus,
     Product,
+    ReturnLine,
     SalesOrder,
     SalesOrderDraft,
     Shipment,
@@ -28,10 +38,30 @@ from shared.models import (
 )
 from shared.problems import Conflict, NotFound, ValidationFailed
 
+#: What the external reference of a return sale ends with: the return that takes back what a
+#: cancelled order had shipped (one per order, found by it on a retry).
+CANCELLATION_SUFFIX = ":cancel"
+
+
+def cancellation_reference(external_reference: str) -> str:
+    """The external reference of the return sale made when ``external_reference`` is
+    cancelled after shipment."""
+    return external_reference + CANCELLATION_SUFFIX
+
 
 class OrderAlreadyShipped(Conflict):
     slug = "order-already-shipped"
     title = "The order has already shipped and can no longer be cancelled"
+
+
+class OrderNotAmendable(Conflict):
+    slug = "order-not-amendable"
+    title = "The sales order can't be amended as asked"
+
+
+class NothingShipped(Conflict):
+    slug = "nothing-shipped"
+    title = "Nothing of the order has shipped: there is nothing to return"
 
 
 class OrderNotFound(NotFound):
@@ -47,6 +77,40 @@ class UnknownSku(ValidationFailed):
 class ErpRejected(ValidationFailed):
     slug = "erp-rejected"
     title = "The ERP rejected the data"
+
+
+class LineChange(msgspec.Struct, frozen=True, kw_only=True):
+    """How the quantity of one SKU on an order changed (0 before: added; 0 after: removed)."""
+
+    sku: str
+    before: int
+    after: int
+
+
+class Amendment(msgspec.Struct, frozen=True, kw_only=True):
+    """The order after an amendment, and what changed (nothing when it had the lines asked)."""
+
+    order: SalesOrder
+    changes: list[LineChange] = []
+    # The ERP's own number of the amendment, when one was made.
+    amendment_id: str | None = None
+
+
+class ShippedReturn(msgspec.Struct, frozen=True, kw_only=True):
+    """What the ERP holds for an order cancelled after shipment: the order cut down to what
+    shipped, and one return sale taking that back (its reference ends ``:cancel``)."""
+
+    order: SalesOrder
+    return_order_id: str
+    return_number: str | None
+    reference: str
+    status: OrderStatus
+    # What comes back, in positive quantities.
+    lines: list[ReturnLine]
+    # What the return credits (a positive amount).
+    total: Money
+    # False when an earlier call made it (a retry finds it and makes no second one).
+    created: bool
 
 
 class ProductPage(Protocol):
@@ -95,6 +159,25 @@ class ErpPort(Protocol):
 
     async def cancel_sales_order(self, order_id: str) -> SalesOrder:
         """Cancel; OrderAlreadyShipped (409) once any shipment is done."""
+
+    async def amend_sales_order(
+        self, order_id: str, lines: list[OrderLine], note: str | None
+    ) -> Amendment:
+        """Bring the order's product lines to ``lines`` (by SKU), while nothing has shipped.
+
+        Amending to the lines the order has already is a no-op (no ERP amendment is made).
+        Charge lines (shipping, fees, adjustments) are left alone. OrderNotFound if none;
+        OrderNotAmendable (409) once picking began or goods shipped, when the order is
+        cancelled or unconfirmed, or when the ERP can't express the change; UnknownSku for
+        a SKU it does not sell.
+        """
+
+    async def return_shipped(self, order_id: str) -> ShippedReturn:
+        """For an order cancelled after shipment: cut it down to what shipped (what has not
+        left is cancelled) and make one return sale of that, referenced
+        :func:`cancellation_reference`, quoted and confirmed. A repeat finds that return and
+        makes no second one. NothingShipped (409) if nothing shipped; OrderNotFound if none.
+        """
 
     async def shipments(self, order_id: str) -> list[Shipment]:
         """The order's customer shipments and return shipments."""

@@ -9,13 +9,14 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import HeaderParameter, JSONBody, Parameter, QueryParameter
+from litestar.openapi.spec import Example
+from litestar.params import Body, HeaderParameter, JSONBody, Parameter, QueryParameter
 
 from shared.auth import requires
 from shared.idempotency import IDEMPOTENCY_KEY_PATTERN, IdempotencyStore, fingerprint
-from shared.models import Product, SalesOrder, SalesOrderDraft
+from shared.models import OrderLine, Product, SalesOrder, SalesOrderDraft
 from shared.problems import BadRequest, NotFound, problem_responses
-from system_apis.erp.port import OrderNotFound, UnknownSku
+from system_apis.erp.port import Amendment, OrderNotFound, ShippedReturn, UnknownSku
 from system_apis.erp.schemas import (
     CreditNotes,
     Customers,
@@ -35,6 +36,36 @@ SKU_SCHEMA = {"minLength": 1, "maxLength": 64, "pattern": SKU_PATTERN}
 SKU = Parameter(title="SKU", min_length=1, max_length=64, pattern=SKU_PATTERN)
 READ_ERRORS = (400, 429, 503, 504)
 _ENCODER = msgspec.json.Encoder()
+IDEMPOTENCY_KEY = HeaderParameter(
+    name="Idempotency-Key",
+    description="A unique key per change (8 to 255 printable characters); a retry with the "
+    "same key and body returns the first answer, another body gets 422.",
+    min_length=8,
+    max_length=255,
+    pattern=IDEMPOTENCY_KEY_PATTERN,
+)
+
+
+class SalesOrderAmendment(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The product lines the order should carry now (the whole order as the channel has it
+    after an edit, not the edit's deltas); charge lines are not amended."""
+
+    lines: Annotated[list[OrderLine], msgspec.Meta(min_length=1, max_length=250)]
+    note: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+
+
+_AMENDMENT_EXAMPLES = [
+    Example(
+        summary="One more T-shirt, the mug removed, a beanie added",
+        value={
+            "lines": [
+                {"sku": "TSHIRT-BLK-M", "quantity": 3, "unit_price": "19.00"},
+                {"sku": "BEANIE-CHR", "quantity": 1, "unit_price": "15.00"},
+            ],
+            "note": "Shopify order edit 1077 of demo-eu.myshopify.com",
+        },
+    )
+]
 
 
 class ErpController(Controller):
@@ -212,6 +243,69 @@ class ErpController(Controller):
     ) -> SalesOrder:
         """Cancel the order; 409 once it has shipped. Cancelling twice is harmless."""
         return await erp.cancel(order_id)
+
+    @post(
+        "/sales-orders/{order_id:str}/amendments",
+        operation_id="amendSalesOrder",
+        summary="Amend an unshipped sales order's lines",
+        **requires("erp:write", responses=problem_responses(*READ_ERRORS, 404, 409, 422)),
+        status_code=200,
+    )
+    async def amend(
+        self,
+        erp: NamedDependency[ErpService],
+        idempotency: NamedDependency[IdempotencyStore],
+        order_id: Annotated[str, ORDER_ID],
+        data: Annotated[
+            SalesOrderAmendment,
+            Body(title="The lines the order should carry", examples=_AMENDMENT_EXAMPLES),
+        ],
+        idempotency_key: Annotated[str, IDEMPOTENCY_KEY],
+    ) -> Response[Amendment]:
+        """Bring the order's product lines to `lines` (matched by SKU), while nothing of it
+        has been picked or shipped. Asking for the lines it has already changes nothing
+        (`changes` is empty). 409 `order-not-amendable` once picking began, when the order is
+        cancelled or unconfirmed, or when the ERP can't express the change (the problem's
+        detail and `errors` say which); 422 for a SKU the ERP does not sell. Requires
+        `Idempotency-Key`."""
+        fp = fingerprint(
+            f"POST /erp/v1/sales-orders/{order_id}/amendments".encode(), _ENCODER.encode(data)
+        )
+
+        async def amend() -> tuple[int, Amendment]:
+            return 200, await erp.amend(order_id, data.lines, data.note)
+
+        return await idempotency.respond_once(
+            f"{erp.instance}:amendments", idempotency_key, fp, amend
+        )
+
+    @post(
+        "/sales-orders/{order_id:str}/return-shipped",
+        operation_id="returnShippedGoods",
+        summary="Return what a cancelled order had shipped",
+        **requires("erp:write", responses=problem_responses(*READ_ERRORS, 404, 409, 422)),
+        status_code=201,
+    )
+    async def return_shipped(
+        self,
+        erp: NamedDependency[ErpService],
+        idempotency: NamedDependency[IdempotencyStore],
+        order_id: Annotated[str, ORDER_ID],
+        idempotency_key: Annotated[str, IDEMPOTENCY_KEY],
+    ) -> Response[ShippedReturn]:
+        """For an order cancelled after (part of) it shipped: cancel what has not left, cut
+        the order down to what shipped, and make one return sale of that (its reference is
+        the order's followed by `:cancel`), quoted and confirmed. 201 when this call made it;
+        200 with the same return when it exists already, so a repeat never makes a second.
+        409 `nothing-shipped` when nothing left the warehouse (cancel the order instead).
+        Requires `Idempotency-Key`."""
+        fp = fingerprint(f"POST /erp/v1/sales-orders/{order_id}/return-shipped".encode(), b"")
+
+        async def make() -> tuple[int, ShippedReturn]:
+            made = await erp.return_shipped(order_id)
+            return (201 if made.created else 200), made
+
+        return await idempotency.respond_once(f"{erp.instance}:returns", idempotency_key, fp, make)
 
     @get(
         "/sales-orders/{order_id:str}/shipments",

@@ -9,6 +9,11 @@ idempotency record (the lookup then finds the order the crashed replica made).
 An order the lookup finds unconfirmed (a draft or quotation left by a crash or timeout between
 the ERP's create and confirm) is not an answer: posting resumes it, confirming that same order
 rather than creating another.
+
+Changes to one order (amend, cancel, return what shipped) run one at a time across replicas,
+under a lock on the order's id: each compares what the ERP holds with what is asked before it
+writes, so a repeat finds the work done. A line an amendment removed stays in the ERP with
+quantity 0; answers leave it out (an order line has a quantity of at least 1).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from shared.models import (
     CreditNote,
     Customer,
     Invoice,
+    OrderLine,
     Product,
     SalesOrder,
     SalesOrderDraft,
@@ -29,7 +35,7 @@ from shared.models import (
     StockLevel,
 )
 from shared.models import OrderStatus as SalesOrderStatus
-from system_apis.erp.port import ErpPort
+from system_apis.erp.port import Amendment, ErpPort, ShippedReturn
 
 #: Statuses of an order that exists in the ERP but is not posted: created, never confirmed.
 UNCONFIRMED = frozenset({SalesOrderStatus.DRAFT, SalesOrderStatus.QUOTED})
@@ -38,6 +44,13 @@ UNCONFIRMED = frozenset({SalesOrderStatus.DRAFT, SalesOrderStatus.QUOTED})
 class PostedOrder(msgspec.Struct, frozen=True):
     order: SalesOrder
     created: bool
+
+
+def without_removed_lines(order: SalesOrder) -> SalesOrder:
+    """The order without the lines an amendment took to quantity 0."""
+    if all(line.quantity > 0 for line in order.lines):
+        return order
+    return msgspec.structs.replace(order, lines=[ln for ln in order.lines if ln.quantity > 0])
 
 
 class ErpService:
@@ -56,8 +69,9 @@ class ErpService:
             if existing is None:
                 return PostedOrder(await self.port.create_sales_order(draft), created=True)
             if existing.status in UNCONFIRMED:
-                return PostedOrder(await self.port.confirm_sales_order(existing.id), created=True)
-            return PostedOrder(existing, created=False)
+                confirmed = await self.port.confirm_sales_order(existing.id)
+                return PostedOrder(without_removed_lines(confirmed), created=True)
+            return PostedOrder(without_removed_lines(existing), created=False)
 
     async def list_products(
         self, offset: int, limit: int, updated_since: dt.datetime | None
@@ -76,13 +90,30 @@ class ErpService:
         return await self.port.find_customers(email)
 
     async def order(self, order_id: str) -> SalesOrder:
-        return await self.port.get_sales_order(order_id)
+        return without_removed_lines(await self.port.get_sales_order(order_id))
 
     async def order_by_reference(self, reference: str) -> SalesOrder | None:
-        return await self.port.find_sales_order(reference)
+        found = await self.port.find_sales_order(reference)
+        return None if found is None else without_removed_lines(found)
 
     async def cancel(self, order_id: str) -> SalesOrder:
-        return await self.port.cancel_sales_order(order_id)
+        async with self.store.exclusive(self._order_lock(order_id)):
+            return without_removed_lines(await self.port.cancel_sales_order(order_id))
+
+    async def amend(self, order_id: str, lines: list[OrderLine], note: str | None) -> Amendment:
+        """Bring the order's product lines to ``lines``; a no-op when it has them already."""
+        async with self.store.exclusive(self._order_lock(order_id)):
+            amendment = await self.port.amend_sales_order(order_id, lines, note)
+        return msgspec.structs.replace(amendment, order=without_removed_lines(amendment.order))
+
+    async def return_shipped(self, order_id: str) -> ShippedReturn:
+        """Cut a cancelled order to what shipped and return that, once whatever is retried."""
+        async with self.store.exclusive(self._order_lock(order_id)):
+            made = await self.port.return_shipped(order_id)
+        return msgspec.structs.replace(made, order=without_removed_lines(made.order))
+
+    def _order_lock(self, order_id: str) -> str:
+        return f"{self.instance}:order:{order_id}"
 
     async def shipments(self, order_id: str) -> list[Shipment]:
         await self.port.get_sales_order(order_id)

@@ -7,20 +7,34 @@ import datetime as dt
 import itertools
 from decimal import Decimal
 
+import msgspec
+
 from shared.models import (
     CreditNote,
     Customer,
     Invoice,
     Money,
+    OrderLine,
     OrderStatus,
     Product,
+    ReturnLine,
     SalesOrder,
     SalesOrderDraft,
     Shipment,
     StockLevel,
     Variant,
 )
-from system_apis.erp.port import OrderAlreadyShipped, OrderNotFound, UnknownSku
+from system_apis.erp.port import (
+    Amendment,
+    LineChange,
+    NothingShipped,
+    OrderAlreadyShipped,
+    OrderNotAmendable,
+    OrderNotFound,
+    ShippedReturn,
+    UnknownSku,
+    cancellation_reference,
+)
 
 
 class InMemoryErp:
@@ -29,6 +43,8 @@ class InMemoryErp:
         self.stock = dict.fromkeys(skus, Decimal(100))
         self.orders: dict[str, SalesOrder] = {}
         self.shipped: set[str] = set()
+        self.amendments: list[tuple[str, list[LineChange]]] = []
+        self.returns: dict[str, ShippedReturn] = {}
         self.create_calls = 0
         self.create_delay = create_delay
         self._ids = itertools.count(1)
@@ -116,10 +132,54 @@ class InMemoryErp:
         order = await self.get_sales_order(order_id)
         if order_id in self.shipped:
             raise OrderAlreadyShipped("shipped")
-        import msgspec
-
         self.orders[order_id] = msgspec.structs.replace(order, status=OrderStatus.CANCELLED)
         return self.orders[order_id]
+
+    async def amend_sales_order(
+        self, order_id: str, lines: list[OrderLine], note: str | None
+    ) -> Amendment:
+        order = await self.get_sales_order(order_id)
+        before = _quantities(order.lines)
+        after = _quantities(lines)
+        changes = [
+            LineChange(sku=sku, before=before.get(sku, 0), after=after.get(sku, 0))
+            for sku in dict.fromkeys([*before, *after])
+            if before.get(sku, 0) != after.get(sku, 0)
+        ]
+        if not changes:
+            return Amendment(order=order)
+        if order_id in self.shipped or order.status == OrderStatus.CANCELLED:
+            raise OrderNotAmendable(f"order {order_id} can no longer be amended")
+        for i, line in enumerate(lines):
+            if line.sku not in self.prices:
+                raise UnknownSku(errors=[{"field": f"lines[{i}].sku", "message": "unknown"}])
+        total = sum((line.unit_price * line.quantity for line in lines), Decimal(0))
+        self.orders[order_id] = msgspec.structs.replace(
+            order, lines=list(lines), total=Money(amount=total, currency=order.currency)
+        )
+        self.amendments.append((order_id, changes))
+        return Amendment(
+            order=self.orders[order_id], changes=changes, amendment_id=str(len(self.amendments))
+        )
+
+    async def return_shipped(self, order_id: str) -> ShippedReturn:
+        order = await self.get_sales_order(order_id)
+        if order_id in self.returns:
+            return msgspec.structs.replace(self.returns[order_id], created=False)
+        if order_id not in self.shipped:
+            raise NothingShipped(f"order {order_id} shipped nothing")
+        made = ShippedReturn(
+            order=order,
+            return_order_id=f"R{order_id}",
+            return_number=f"SR{order_id}",
+            reference=cancellation_reference(order.external_reference),
+            status=OrderStatus.PROCESSING,
+            lines=[ReturnLine(sku=ln.sku, quantity=ln.quantity) for ln in order.lines],
+            total=order.total,
+            created=True,
+        )
+        self.returns[order_id] = made
+        return made
 
     async def shipments(self, order_id: str) -> list[Shipment]:
         return []
@@ -132,3 +192,10 @@ class InMemoryErp:
 
     async def aclose(self) -> None:
         return None
+
+
+def _quantities(lines: list[OrderLine]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for line in lines:
+        found[line.sku] = found.get(line.sku, 0) + line.quantity
+    return found

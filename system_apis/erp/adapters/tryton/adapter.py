@@ -1,8 +1,8 @@
 """The Tryton adapter of the ERP port: one object per concern behind one session.
 
 The adapter owns the HTTP client and the JSON-RPC session and hands the session to the
-catalogue, the customers, the sales orders and the order documents; each port operation is
-answered by one of them.
+catalogue, the customers, the sales orders, their amendments and the order documents; each
+port operation is answered by one of them.
 """
 
 from __future__ import annotations
@@ -15,18 +15,21 @@ from shared.models import (
     CreditNote,
     Customer,
     Invoice,
+    OrderLine,
     Product,
     SalesOrder,
     SalesOrderDraft,
     Shipment,
     StockLevel,
 )
+from system_apis.erp.adapters.tryton.amendments import SaleAmendments
 from system_apis.erp.adapters.tryton.catalogue import Catalogue
 from system_apis.erp.adapters.tryton.documents import OrderDocuments
 from system_apis.erp.adapters.tryton.parties import Customers
 from system_apis.erp.adapters.tryton.sales import SalesOrders
 from system_apis.erp.adapters.tryton_rpc import TrytonRpc
 from system_apis.erp.adapters.tryton_settings import TrytonSettings
+from system_apis.erp.port import Amendment, ShippedReturn
 
 
 class TrytonAdapter:
@@ -53,6 +56,7 @@ class TrytonAdapter:
             self._rpc, settings, catalogue=self._catalogue, customers=self._customers
         )
         self._documents = OrderDocuments(self._rpc)
+        self._amendments = SaleAmendments(self._rpc, catalogue=self._catalogue, sales=self._sales)
 
     @property
     def rpc(self) -> TrytonRpc:
@@ -118,6 +122,18 @@ class TrytonAdapter:
     async def cancel_sales_order(self, order_id: str) -> SalesOrder:
         """Cancel a sale; OrderAlreadyShipped once a shipment is shipped or done."""
         return await self._sales.cancel_sales_order(order_id)
+
+    # -- orders that change ---------------------------------------------------------------
+
+    async def amend_sales_order(
+        self, order_id: str, lines: list[OrderLine], note: str | None
+    ) -> Amendment:
+        """Amend the sale's product lines to ``lines`` (Tryton's ``sale_amendment``)."""
+        return await self._amendments.amend_sales_order(order_id, lines, note)
+
+    async def return_shipped(self, order_id: str) -> ShippedReturn:
+        """Cut a cancelled sale to what shipped and return that in one return sale."""
+        return await self._amendments.return_shipped(order_id)
 
     # -- documents ------------------------------------------------------------------------
 

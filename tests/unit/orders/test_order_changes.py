@@ -1,0 +1,399 @@
+"""Orders that change after posting: edits, partial and full cancels, cancels after shipment.
+
+The orders service against in-memory stores and an in-memory ERP that amends and returns
+(no Redis, no HTTP); the change detection on its own.
+"""
+
+from __future__ import annotations
+
+import copy
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+import pytest
+
+from process_apis.orders.downstream import NotAmendable, NothingToReturn, Rejected
+from process_apis.orders.exceptions import (
+    describe_changes,
+    exception_id,
+    line_changes,
+    lines_fingerprint,
+    quantities,
+)
+from process_apis.orders.ports import AmendedOrder, LineChange, ShippedReturn
+from shared.events import PermanentFailure, TransientFailure
+from shared.models import Money, OrderLine, ReturnLine
+from shared.models import OrderStatus as ErpOrderStatus
+from system_apis.erp.adapters.tryton.amendments import SaleLine, net_unit_price, plan_amendment
+from tests.unit.orders.fakes import FakeErp
+from tests.unit.orders.test_service import ORDER, ORDER_ID, SHOP, World, create, webhook
+
+# -- an ERP that amends and returns ------------------------------------------------------------
+
+
+class ChangingErp(FakeErp):
+    """The fake ERP, plus amendments and returns of shipped goods as the ERP system API
+    answers them (a no-op amendment when the lines are there; one return per order)."""
+
+    def __init__(self, instance: str) -> None:
+        super().__init__(instance)
+        self.amended: list[tuple[str, dict[str, int], str]] = []
+        self.returned: dict[str, ShippedReturn] = {}
+        self.return_calls = 0
+
+    async def amend(
+        self, order_id: str, lines: list[OrderLine], note: str | None, key: str
+    ) -> AmendedOrder:
+        await self._call()
+        order = self.orders[order_id]
+        changes = line_changes(quantities(order.lines), quantities(lines))
+        if not changes:
+            return AmendedOrder(order=order)
+        if order_id in self.shipped:
+            raise NotAmendable(
+                f"erp {self.instance} amend order: 409",
+                {"status": 409, "detail": f"sales order {order_id} has shipped (done)"},
+            )
+        order = msgspec.structs.replace(order, lines=list(lines))
+        self.orders[order_id] = order
+        self.amended.append((order_id, quantities(lines), key))
+        return AmendedOrder(order=order, changes=changes, amendment_id=str(len(self.amended)))
+
+    async def return_shipped(self, order_id: str, key: str) -> ShippedReturn:
+        await self._call()
+        self.return_calls += 1
+        if order_id in self.returned:
+            return msgspec.structs.replace(self.returned[order_id], created=False)
+        if order_id not in self.shipped:
+            raise NothingToReturn(
+                f"erp {self.instance} return: 409", {"status": 409, "detail": "nothing shipped"}
+            )
+        order = self.orders[order_id]
+        made = ShippedReturn(
+            order=order,
+            return_order_id=f"R-{order_id}",
+            return_number=f"SR{len(self.returned) + 1:04d}",
+            reference=order.external_reference + ":cancel",
+            status="processing",
+            lines=[ReturnLine(sku=line.sku, quantity=line.quantity) for line in order.lines],
+            total=Money(amount=Decimal("1"), currency=order.currency),
+            created=True,
+        )
+        self.returned[order_id] = made
+        return made
+
+
+@pytest.fixture
+def world() -> World:
+    from process_apis.orders.settings import OrdersSettings
+
+    return World(OrdersSettings(), eu=ChangingErp("eu"), us=ChangingErp("us"))
+
+
+def erp(world: World) -> ChangingErp:
+    assert isinstance(world.eu, ChangingErp)
+    return world.eu
+
+
+def shopify_order(*lines: tuple[str, int, int], **changes: Any) -> dict[str, Any]:
+    """The order as Shopify has it: (sku, quantity ordered, current quantity) per line."""
+    body = copy.deepcopy(ORDER)
+    body["line_items"] = [
+        {"sku": sku, "quantity": qty, "current_quantity": cur, "price": "19.90", "title": sku}
+        for sku, qty, cur in lines
+    ]
+    body.update(changes)
+    return body
+
+
+def edited(order_id: str = ORDER_ID, edit_id: int = 77) -> dict[str, Any]:
+    """An ``orders/edited`` body: the edit's deltas, not the order."""
+    return {
+        "order_edit": {
+            "id": edit_id,
+            "app_id": None,
+            "created_at": "2026-11-21T10:00:00Z",
+            "committed_at": "2026-11-21T10:00:00Z",
+            "notify_customer": False,
+            "order_id": int(order_id),
+            "staff_note": "",
+            "user_id": None,
+            "line_items": {"additions": [{"id": 1, "delta": 1}], "removals": []},
+            "discounts": {"line_item": {"additions": [], "removals": []}},
+            "shipping_lines": {"additions": [], "removals": []},
+        }
+    }
+
+
+def steps(world: World) -> list[str]:
+    return world.pipeline.steps(SHOP, ORDER_ID)
+
+
+def details(world: World) -> list[str | None]:
+    return [s.detail for s in world.pipeline.history[(SHOP, ORDER_ID)]]
+
+
+# -- change detection ---------------------------------------------------------------------------
+
+
+def test_the_difference_names_each_sku_added_removed_or_changed() -> None:
+    before = {"TEE": 2, "MUG": 1}
+    after = {"TEE": 3, "POT": 2}
+    changes = line_changes(before, after)
+    assert changes == [
+        LineChange(sku="TEE", before=2, after=3),
+        LineChange(sku="MUG", before=1, after=0),
+        LineChange(sku="POT", before=0, after=2),
+    ]
+    assert describe_changes(changes) == (
+        "TEE 2 -> 3 (+1); MUG 1 -> 0 (removed); POT 0 -> 2 (added)"
+    )
+    assert line_changes(before, dict(reversed(before.items()))) == []
+    assert describe_changes([]) == "no line changed"
+
+
+def test_quantities_add_up_lines_of_one_sku_and_leave_other_kinds_out() -> None:
+    lines = [
+        OrderLine(sku="TEE", quantity=1, unit_price=Decimal("5")),
+        OrderLine(sku="TEE", quantity=2, unit_price=Decimal("4")),
+        OrderLine(sku="CARD", quantity=1, unit_price=Decimal("50"), kind="gift_card"),  # type: ignore[arg-type]
+    ]
+    assert quantities(lines) == {"TEE": 3}
+    assert lines_fingerprint({"A": 1, "B": 2}) == lines_fingerprint({"B": 2, "A": 1})
+    assert lines_fingerprint({"A": 1}) != lines_fingerprint({"A": 2})
+
+
+def test_the_plan_spreads_a_quantity_over_a_skus_lines_and_reuses_freed_lines() -> None:
+    current = [
+        SaleLine(id=1, sku="A", quantity=2, unit_price=Decimal("10")),
+        SaleLine(id=2, sku="A", quantity=2, unit_price=Decimal("8")),
+        SaleLine(id=3, sku="B", quantity=1, unit_price=Decimal("5")),
+        SaleLine(id=4, sku="C", quantity=0, unit_price=Decimal("5")),
+    ]
+    wanted = [
+        OrderLine(sku="A", quantity=3, unit_price=Decimal("10")),
+        OrderLine(sku="D", quantity=1, unit_price=Decimal("7")),
+        OrderLine(sku="E", quantity=2, unit_price=Decimal("6")),
+        OrderLine(sku="F", quantity=1, unit_price=Decimal("1")),
+    ]
+    plan = plan_amendment(current, wanted)
+    assert [(e.line_id, e.sku, e.quantity, e.unit_price, e.replaces) for e in plan.edits] == [
+        (2, "A", 1, Decimal("8"), None),
+        (3, "D", 1, Decimal("7"), "B"),
+        (4, "E", 2, Decimal("6"), "C"),
+    ]
+    assert [(i, line.sku) for i, line in plan.unplaced] == [(3, "F")]
+    assert [(c.sku, c.before, c.after) for c in plan.changes] == [
+        ("A", 4, 3),
+        ("B", 1, 0),
+        ("D", 0, 1),
+        ("E", 0, 2),
+        ("F", 0, 1),
+    ]
+
+
+def test_the_plan_of_the_lines_a_sale_has_is_empty() -> None:
+    current = [SaleLine(id=1, sku="A", quantity=2, unit_price=Decimal("10"))]
+    plan = plan_amendment(current, [OrderLine(sku="A", quantity=2, unit_price=Decimal("9"))])
+    assert (plan.edits, plan.changes, plan.unplaced) == ([], [], [])
+
+
+def test_a_new_line_takes_the_price_net_of_its_discounts() -> None:
+    from shared.models import DiscountAllocation
+
+    line = OrderLine(
+        sku="A",
+        quantity=3,
+        unit_price=Decimal("10.00"),
+        discounts=[DiscountAllocation(amount=Decimal("1.00"))],
+    )
+    assert net_unit_price(line) == Decimal("9.6667")
+
+
+# -- edits before shipment ---------------------------------------------------------------------
+
+
+async def test_an_edit_after_posting_amends_the_erp_order_to_shopifys_lines(world: World) -> None:
+    await create(world)
+    world.shopify.orders[(SHOP, ORDER_ID)] = shopify_order(
+        ("TSHIRT-BLK-M", 2, 3), ("MUG-WHT", 1, 0), ("POT-TERRA-M", 2, 2)
+    )
+    await world.service.handle(webhook("orders/edited", edited()))
+
+    assert world.shopify.fetched == [(SHOP, ORDER_ID)]
+    [(order_id, lines, _)] = erp(world).amended
+    assert (order_id, lines) == ("eu-1", {"TSHIRT-BLK-M": 3, "POT-TERRA-M": 2})
+    assert steps(world)[-2:] == ["fetched", "amended"]
+    assert details(world)[-1] == (
+        "eu SO0001: TSHIRT-BLK-M 2 -> 3 (+1); MUG-WHT 1 -> 0 (removed); POT-TERRA-M 0 -> 2 (added)"
+    )
+    assert world.pipeline.state(SHOP, ORDER_ID) == "acknowledged"
+    assert world.locks.taken[-1] == (SHOP, ORDER_ID)
+
+    # The same edit delivered again, and the orders/updated that follows: nothing more.
+    await world.service.handle(webhook("orders/edited", edited()))
+    await world.service.handle(webhook("orders/updated", world.shopify.orders[(SHOP, ORDER_ID)]))
+    assert len(erp(world).amended) == 1
+    assert steps(world)[-1] == "orders/updated noted"
+    assert details(world)[-1] == "lines unchanged"
+
+
+async def test_an_update_with_unchanged_lines_calls_no_erp(world: World) -> None:
+    await create(world)
+    lookups = len(erp(world).lookups)
+    await world.service.handle(webhook("orders/updated", shopify_order(
+        ("TSHIRT-BLK-M", 2, 2), ("MUG-WHT", 1, 1), tags="erp:eu:SO0001"
+    )))  # fmt: skip
+    assert len(erp(world).lookups) == lookups
+    assert erp(world).amended == []
+    assert steps(world)[-1] == "orders/updated noted"
+
+
+async def test_a_partial_cancel_reduces_the_erp_line(world: World) -> None:
+    await create(world)
+    # A refund restocking an unfulfilled unit (or an edit removing it): current_quantity drops.
+    await world.service.handle(
+        webhook("orders/updated", shopify_order(("TSHIRT-BLK-M", 2, 1), ("MUG-WHT", 1, 1)))
+    )
+    [(_, lines, _)] = erp(world).amended
+    assert lines == {"TSHIRT-BLK-M": 1, "MUG-WHT": 1}
+    assert details(world)[-1] == "eu SO0001: TSHIRT-BLK-M 2 -> 1 (-1)"
+
+
+async def test_every_unit_removed_cancels_the_erp_order(world: World) -> None:
+    await create(world)
+    await world.service.handle(
+        webhook("orders/updated", shopify_order(("TSHIRT-BLK-M", 2, 0), ("MUG-WHT", 1, 0)))
+    )
+    assert erp(world).cancelled == ["eu-1"]
+    assert erp(world).amended == []
+    assert world.pipeline.state(SHOP, ORDER_ID) == "cancelled"
+
+
+async def test_an_edit_the_erp_refuses_opens_an_exception_showing_the_difference(
+    world: World,
+) -> None:
+    await create(world)
+    erp(world).shipped.add("eu-1")
+    world.shopify.orders[(SHOP, ORDER_ID)] = shopify_order(
+        ("TSHIRT-BLK-M", 2, 1), ("MUG-WHT", 1, 1)
+    )
+    entry = webhook("orders/edited", edited())
+
+    with pytest.raises(PermanentFailure) as failure:
+        await world.service.handle(entry)
+    assert failure.value.kind == "amendment-refused"
+    assert "has shipped" in failure.value.reason
+    assert "Difference (ERP -> Shopify): TSHIRT-BLK-M 2 -> 1 (-1)" in failure.value.reason
+    assert steps(world)[-1] == "amendment refused"
+
+    await world.service.on_dead_letter(entry, failure.value.reason, failure.value.kind)
+    record = world.exceptions.records[exception_id(SHOP, ORDER_ID, "orders/edited")]
+    assert (record.order_id, record.kind, record.state) == (ORDER_ID, "amendment-refused", "open")
+    assert "TSHIRT-BLK-M 2 -> 1 (-1)" in record.error
+    assert world.pipeline.state(SHOP, ORDER_ID) == "exception"
+
+
+async def test_an_edit_before_posting_waits_for_the_posting(world: World) -> None:
+    await world.pipeline.record(SHOP, ORDER_ID, "routed", state="routed", erp_instance="eu")
+    with pytest.raises(TransientFailure, match="not posted yet"):
+        await world.service.handle(webhook("orders/edited", edited()))
+    assert erp(world).amended == []
+
+
+async def test_an_edit_of_an_order_never_seen_posts_it_as_it_is_now(world: World) -> None:
+    world.shopify.orders[(SHOP, ORDER_ID)] = shopify_order(("TSHIRT-BLK-M", 2, 3))
+    await world.service.handle(webhook("orders/edited", edited()))
+
+    [draft] = erp(world).posted
+    assert quantities(draft.lines) == {"TSHIRT-BLK-M": 3}
+    assert erp(world).amended == []
+    assert world.pipeline.state(SHOP, ORDER_ID) == "acknowledged"
+
+
+async def test_an_edit_of_a_cancelled_order_is_noted(world: World) -> None:
+    await create(world)
+    await world.service.handle(webhook("orders/cancelled", shopify_order(
+        ("TSHIRT-BLK-M", 2, 2), cancelled_at="2026-11-21"
+    )))  # fmt: skip
+    await world.service.handle(webhook("orders/edited", edited()))
+    assert steps(world)[-1] == "orders/edited noted"
+    assert world.shopify.fetched == []
+
+
+async def test_an_edit_whose_amendment_outlives_the_lock_records_nothing(world: World) -> None:
+    await create(world)
+    world.shopify.orders[(SHOP, ORDER_ID)] = shopify_order(("TSHIRT-BLK-M", 5, 5))
+    original = erp(world).amend
+
+    async def slow_amend(*args: Any) -> AmendedOrder:
+        world.locks.lose(SHOP, ORDER_ID)  # the lease ran out meanwhile
+        return await original(*args)
+
+    erp(world).amend = slow_amend  # type: ignore[method-assign]
+    with pytest.raises(TransientFailure):
+        await world.service.handle(webhook("orders/edited", edited()))
+    assert "amended" not in steps(world)
+
+
+async def test_a_malformed_edit_is_a_permanent_failure(world: World) -> None:
+    with pytest.raises(PermanentFailure, match="no order id"):
+        await world.service.handle(webhook("orders/edited", {"order_edit": {"id": 1}}))
+
+
+# -- cancellations --------------------------------------------------------------------------------
+
+
+async def test_a_full_cancel_before_shipment_cancels_the_sale(world: World) -> None:
+    await create(world)
+    await world.service.handle(webhook("orders/cancelled", shopify_order(
+        ("TSHIRT-BLK-M", 2, 2), cancelled_at="2026-11-21"
+    )))  # fmt: skip
+    assert erp(world).cancelled == ["eu-1"]
+    assert erp(world).return_calls == 0
+    assert world.pipeline.state(SHOP, ORDER_ID) == "cancelled"
+
+
+async def test_a_cancel_after_shipment_makes_one_return_of_what_shipped(world: World) -> None:
+    await create(world)
+    erp(world).shipped.add("eu-1")
+    cancel = webhook("orders/cancelled", shopify_order(
+        ("TSHIRT-BLK-M", 2, 2), ("MUG-WHT", 1, 1), cancelled_at="2026-11-21"
+    ))  # fmt: skip
+
+    await world.service.handle(cancel)
+    assert list(erp(world).returned) == ["eu-1"]
+    assert world.pipeline.state(SHOP, ORDER_ID) == "cancelled"
+    assert steps(world)[-1] == "returned after cancel"
+    assert details(world)[-1] == (
+        "eu SR0001 (shopify:demo-eu.myshopify.com:820982911946154508:cancel): "
+        "TSHIRT-BLK-M x2, MUG-WHT x1"
+    )
+    assert world.pipeline.summaries[(SHOP, ORDER_ID)]["erp_return_id"] == "R-eu-1"
+    assert (SHOP, ORDER_ID) in world.acks.done
+
+    # Delivered again: the ERP answers the return it made; no second one.
+    await world.service.handle(cancel)
+    assert erp(world).return_calls == 2
+    assert len(erp(world).returned) == 1
+
+
+async def test_a_cancel_refused_with_nothing_shipped_is_an_exception(world: World) -> None:
+    await create(world)
+    original = erp(world).cancel
+
+    async def refuse(order_id: str) -> Any:
+        raise Rejected("erp eu cancel order: 409", {"status": 409, "detail": "invoice paid"})
+
+    erp(world).cancel = refuse  # type: ignore[method-assign]
+    with pytest.raises(PermanentFailure) as failure:
+        await world.service.handle(webhook("orders/cancelled", shopify_order(
+            ("TSHIRT-BLK-M", 2, 2), cancelled_at="2026-11-21"
+        )))  # fmt: skip
+    erp(world).cancel = original  # type: ignore[method-assign]
+    assert failure.value.kind == "cancel-after-shipment"
+    assert "invoice paid" in failure.value.reason
+    assert erp(world).returned == {}
+    assert world.pipeline.state(SHOP, ORDER_ID) == "acknowledged"
+    assert erp(world).orders["eu-1"].status == ErpOrderStatus.CONFIRMED
