@@ -90,6 +90,10 @@ class OrdersSettings(msgspec.Struct, frozen=True, kw_only=True):
     # Each call to the Shopify system API (reading an order, tagging it) gets this long.
     shopify_timeout: Annotated[float, msgspec.Meta(gt=0)] = 30.0
     acknowledge_in_shopify: bool = True
+    # Per shop (domain, or ``*`` for every shop): the ERP SKU of a non-stock product that
+    # custom items (lines without a SKU) are sold as. A shop without one refuses such orders
+    # with a mapping exception naming the line.
+    custom_item_skus: dict[str, str] = {}
     # How this service authenticates to the system APIs: OAuth2 client credentials against
     # ``token_url``, or (local use and tests) a fixed ``service_token``.
     token_url: str | None = None
@@ -104,6 +108,10 @@ class OrdersSettings(msgspec.Struct, frozen=True, kw_only=True):
     auth: Annotated[AuthSettings, own_prefix("STRATA_AUTH_")] = msgspec.field(
         default_factory=AuthSettings
     )
+
+    def custom_item_sku(self, shop: str) -> str | None:
+        """The SKU custom items of ``shop`` are sold as, if the shop (or ``*``) names one."""
+        return self.custom_item_skus.get(shop) or self.custom_item_skus.get("*")
 
     @property
     def streams(self) -> WebhookStreams:

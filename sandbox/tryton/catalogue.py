@@ -13,7 +13,7 @@ import msgspec
 
 from shared.models import Address, Customer
 
-DEMO_DATA_VERSION = "2025.1"
+DEMO_DATA_VERSION = "2025.2"
 
 
 class DemoVariant(msgspec.Struct, frozen=True, kw_only=True):
@@ -76,6 +76,8 @@ DEMO_COUNTRIES: dict[str, str] = {
     "GB": "United Kingdom",
     "IE": "Ireland",
     "IT": "Italy",
+    "JP": "Japan",
+    "KW": "Kuwait",
     "NL": "Netherlands",
     "PL": "Poland",
     "PT": "Portugal",
@@ -174,9 +176,74 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         prices=_p("18.00", "21.00"),
         variants=(_v("POT-TERRA-M", "Medium", 70),),
     ),
+    DemoProduct(
+        title="Linen Care Guide (e-book)",
+        prices=_p("9.00", "10.00"),
+        # Delivered as a download: stock that never runs out.
+        variants=(_v("EBOOK-LINEN-CARE", "PDF", 100_000),),
+    ),
 )
 
 DEMO_SKUS: tuple[str, ...] = tuple(v.sku for p in DEMO_PRODUCTS for v in p.variants)
+
+
+class DemoService(msgspec.Struct, frozen=True, kw_only=True):
+    """A non-stock product orders are posted with: shipping, discounts, duties and the like."""
+
+    code: str
+    title: str
+
+
+#: The ERP's products for what is not merchandise (codes the Tryton adapter posts with).
+DEMO_SERVICES: tuple[DemoService, ...] = (
+    DemoService(code="SHIPPING", title="Shipping"),
+    DemoService(code="DISCOUNT", title="Order discount"),
+    DemoService(code="DUTY", title="Import duties"),
+    DemoService(code="TIP", title="Tip"),
+    DemoService(code="FEE", title="Additional fee"),
+    DemoService(code="CUSTOM-ITEM", title="Custom item"),
+    DemoService(code="GIFT-CARD", title="Gift card"),
+    DemoService(code="ADJUSTMENT", title="Rounding adjustment"),
+)
+
+
+class DemoTax(msgspec.Struct, frozen=True, kw_only=True):
+    """A sales tax: ``rate`` as a fraction (``0.2`` is 20 %)."""
+
+    name: str
+    rate: Decimal
+
+
+#: Sales taxes of every instance: EU VAT rates and the US sales taxes the demo shops charge.
+DEMO_TAXES: tuple[DemoTax, ...] = tuple(
+    DemoTax(name=name, rate=Decimal(rate))
+    for name, rate in (
+        ("VAT 21%", "0.21"),
+        ("VAT 20%", "0.20"),
+        ("VAT 19%", "0.19"),
+        ("VAT 10%", "0.10"),
+        ("VAT 9%", "0.09"),
+        ("VAT 5.5%", "0.055"),
+        ("VAT 0%", "0"),
+        ("Ohio State Tax 5.75%", "0.0575"),
+        ("Franklin County Tax 1.25%", "0.0125"),
+        ("COTA Transit Tax 0.5%", "0.005"),
+        ("New York State Tax 4%", "0.04"),
+        ("New York City Tax 4.5%", "0.045"),
+        ("Metropolitan Commuter Transportation District 0.375%", "0.00375"),
+        ("California State Tax 7.25%", "0.0725"),
+        ("San Francisco District Tax 1.375%", "0.01375"),
+        ("Texas State Tax 6.25%", "0.0625"),
+    )
+)
+
+#: Payment terms business customers buy on: name -> days after the invoice date.
+DEMO_PAYMENT_TERMS: dict[str, int] = {
+    "Due on receipt": 0,
+    "Net 15": 15,
+    "Net 30": 30,
+    "Net 60": 60,
+}
 
 DEMO_CUSTOMERS: tuple[Customer, ...] = (
     Customer(

@@ -14,20 +14,29 @@ from typing import Any
 from sandbox.tryton.catalogue import (
     DEMO_COUNTRIES,
     DEMO_CUSTOMERS,
+    DEMO_PAYMENT_TERMS,
     DEMO_PRODUCTS,
+    DEMO_SERVICES,
+    DEMO_TAXES,
     DemoInstance,
 )
 from sandbox.tryton.console import TrytonConsole
 
 CURRENCIES = {
-    # code: (name, symbol, rate against the euro); one fixed rate lets either company
-    # accept orders in the other currency.
-    "EUR": ("Euro", "€", Decimal("1.0")),
-    "USD": ("US Dollar", "$", Decimal("1.08")),
+    # code: (name, symbol, rate against the euro, ISO 4217 digits); one fixed rate lets
+    # either company accept orders in another currency (shops selling in yen or dinars).
+    "EUR": ("Euro", "€", Decimal("1.0"), 2),
+    "USD": ("US Dollar", "$", Decimal("1.08"), 2),
+    "JPY": ("Japanese Yen", "¥", Decimal("162"), 0),
+    "KWD": ("Kuwaiti Dinar", "KD", Decimal("0.332"), 3),
+    "GBP": ("Pound Sterling", "£", Decimal("0.85"), 2),
 }
 RATE_DATE = dt.date(2000, 1, 1)
 # Accounts of the universal chart the demo uses (it has several of each kind).
 RECEIVABLE, PAYABLE, REVENUE, EXPENSE = "1.2.1", "2.1.1", "4.1.1", "5.1.1"
+# Services revenue (shipping, duties, tips, adjustments) and accrued sales taxes.
+SERVICE_REVENUE, TAXES = "4.1.2", "2.2.3"
+ACCOUNT_CODES = [RECEIVABLE, PAYABLE, REVENUE, EXPENSE, SERVICE_REVENUE, TAXES]
 
 
 def fiscal_years(today: dt.date | None = None) -> list[int]:
@@ -46,6 +55,9 @@ def load_master_data(console: TrytonConsole, instance: DemoInstance) -> None:
         _fiscal_year(console, company, year)
     category = _product_category(console, company)
     _products(console, instance, category)
+    _services(console, company)
+    _taxes(console, company)
+    _payment_terms(console)
     _stock(console, company)
     _customers(console, countries)
 
@@ -56,11 +68,11 @@ def _currencies(c: TrytonConsole) -> dict[str, int]:
             "name": name,
             "code": code,
             "symbol": symbol,
-            "digits": 2,
-            "rounding": Decimal("0.01"),
+            "digits": digits,
+            "rounding": Decimal(1).scaleb(-digits),
             "rates": [["create", [{"date": RATE_DATE, "rate": rate}]]],
         }
-        for code, (name, symbol, rate) in CURRENCIES.items()
+        for code, (name, symbol, rate, digits) in CURRENCIES.items()
     ]
     ids = c.execute("currency.currency", "create", values)
     return dict(zip(CURRENCIES, ids, strict=True))
@@ -123,7 +135,7 @@ def _accounts_by_code(c: TrytonConsole, company: int) -> dict[str, int]:
     rows = c.execute(
         "account.account",
         "search_read",
-        [("company", "=", company), ("code", "in", [RECEIVABLE, PAYABLE, REVENUE, EXPENSE])],
+        [("company", "=", company), ("code", "in", ACCOUNT_CODES)],
         0,
         None,
         None,
@@ -211,6 +223,92 @@ def _products(c: TrytonConsole, instance: DemoInstance, category: int) -> None:
         for product in DEMO_PRODUCTS
     ]
     c.execute("product.template", "create", templates)
+
+
+def _services(c: TrytonConsole, company: int) -> None:
+    """Non-stock products for shipping, discounts, duties, tips, fees, custom items, gift
+    cards and the adjustment a channel's total may need, in a category of their own."""
+    accounts = _accounts_by_code(c, company)
+    unit = c.search_one("product.uom", [("symbol", "=", "u")])
+    [category] = c.execute(
+        "product.category",
+        "create",
+        [
+            {
+                "name": "Order charges",
+                "accounting": True,
+                "account_revenue": accounts[SERVICE_REVENUE],
+                "account_expense": accounts[EXPENSE],
+            }
+        ],
+    )
+    c.execute(
+        "product.template",
+        "create",
+        [
+            {
+                "name": service.title,
+                "type": "service",
+                "default_uom": unit,
+                "salable": True,
+                "sale_uom": unit,
+                "list_price": Decimal(0),
+                "account_category": category,
+                "products": [["create", [{"suffix_code": service.code}]]],
+            }
+            for service in DEMO_SERVICES
+        ],
+    )
+
+
+def _taxes(c: TrytonConsole, company: int) -> None:
+    """Sales taxes, rounded per line as shops round them (Tryton's default is per document)."""
+    accounts = _accounts_by_code(c, company)
+    c.execute(
+        "account.tax",
+        "create",
+        [
+            {
+                "name": tax.name,
+                "description": tax.name,
+                "type": "percentage",
+                "rate": tax.rate,
+                "company": company,
+                "invoice_account": accounts[TAXES],
+                "credit_note_account": accounts[TAXES],
+            }
+            for tax in DEMO_TAXES
+        ],
+    )
+    configurations = c.execute("account.configuration", "search", [])
+    if configurations:
+        c.execute("account.configuration", "write", configurations, {"tax_rounding": "line"})
+    else:
+        c.execute("account.configuration", "create", [{"tax_rounding": "line"}])
+
+
+def _payment_terms(c: TrytonConsole) -> None:
+    c.execute(
+        "account.invoice.payment_term",
+        "create",
+        [
+            {
+                "name": name,
+                "lines": [
+                    [
+                        "create",
+                        [
+                            {
+                                "type": "remainder",
+                                "relativedeltas": [["create", [{"days": days}]]],
+                            }
+                        ],
+                    ]
+                ],
+            }
+            for name, days in DEMO_PAYMENT_TERMS.items()
+        ],
+    )
 
 
 def _stock(c: TrytonConsole, company: int) -> None:

@@ -1,18 +1,25 @@
 """Canonical retail models, the only shapes that cross a port or a layer boundary.
 
-Money is a ``Decimal`` amount with an ISO 4217 currency code, never a float. New fields always
+Money is a ``Decimal`` amount with an ISO 4217 currency code, never a float, exact in the
+currency's minor units (:mod:`shared.models.money`). New fields always
 get defaults so that older producers and consumers keep working (schema evolution).
 """
 
 from shared.models.catalog import Product, Variant
 from shared.models.commerce import (
     Address,
+    ChargeKind,
     CreditNote,
     Customer,
+    DiscountAllocation,
+    DiscountScope,
     Invoice,
     InvoiceLine,
+    LineKind,
     Money,
+    OrderCharge,
     OrderLine,
+    OrderSource,
     OrderStatus,
     Return,
     ReturnLine,
@@ -21,16 +28,24 @@ from shared.models.commerce import (
     Shipment,
     ShipmentLine,
     StockLevel,
+    TaxLine,
 )
+from shared.models.money import exponent, is_exact, minor_unit, round_money
 
 __all__ = [
     "Address",
+    "ChargeKind",
     "CreditNote",
     "Customer",
+    "DiscountAllocation",
+    "DiscountScope",
     "Invoice",
     "InvoiceLine",
+    "LineKind",
     "Money",
+    "OrderCharge",
     "OrderLine",
+    "OrderSource",
     "OrderStatus",
     "Product",
     "Return",
@@ -40,5 +55,10 @@ __all__ = [
     "Shipment",
     "ShipmentLine",
     "StockLevel",
+    "TaxLine",
     "Variant",
+    "exponent",
+    "is_exact",
+    "minor_unit",
+    "round_money",
 ]

@@ -9,6 +9,8 @@ from typing import Annotated
 
 import msgspec
 
+from shared.models.money import is_exact
+
 CurrencyCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")]
 Sku = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._\-]+$")]
 Quantity = Annotated[int, msgspec.Meta(ge=1, le=100_000)]
@@ -56,16 +58,131 @@ class StockLevel(msgspec.Struct, frozen=True, kw_only=True):
     available: Decimal
 
 
+class TaxLine(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One tax charged on a line or charge: ``rate`` as a fraction (``0.2`` is 20 %) and its
+    ``amount`` in the order's currency, as the channel computed it."""
+
+    rate: Annotated[Decimal, msgspec.Meta(description="A fraction, e.g. `0.2` for 20 %")]
+    amount: Decimal
+    title: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.rate.is_finite() or not Decimal(0) <= self.rate < Decimal(1):
+            raise ValueError("a tax rate must be a fraction >= 0 and < 1")
+        if not self.amount.is_finite():
+            raise ValueError("a tax amount must be finite")
+
+
+class DiscountScope(StrEnum):
+    """Where a discount was given: on the line itself, or on the whole order and allocated."""
+
+    LINE = "line"
+    ORDER = "order"
+    SHIPPING = "shipping"
+
+
+class DiscountAllocation(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The part of one discount that falls on a line or charge (order currency)."""
+
+    amount: Decimal
+    # The discount code, or the automatic discount's title.
+    title: str = ""
+    scope: DiscountScope = DiscountScope.LINE
+
+    def __post_init__(self) -> None:
+        if not self.amount.is_finite() or self.amount < 0:
+            raise ValueError("a discount amount must be a finite amount >= 0")
+
+
+class LineKind(StrEnum):
+    """What a line sells: stock, a gift card (a liability, untaxed), or a custom item."""
+
+    PRODUCT = "product"
+    GIFT_CARD = "gift_card"
+    CUSTOM = "custom"
+
+
 class OrderLine(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """An order line; ``unit_price`` before discounts, taxes included when the order says so.
+
+    A line's total is ``quantity * unit_price - sum(discounts)``; its ``taxes`` are charged on
+    that (added to it, or contained in it when the order's ``taxes_included``).
+    """
+
     sku: Sku
     quantity: Quantity
     unit_price: UnitPrice
     description: str | None = None
+    kind: LineKind = LineKind.PRODUCT
+    discounts: list[DiscountAllocation] = []
+    taxes: list[TaxLine] = []
+    # The unit price the buyer saw, in the order's presentment currency.
+    presentment_unit_price: Decimal | None = None
 
     def __post_init__(self) -> None:
         # msgspec can't bound a Decimal in Meta; a negative price is never a valid line.
         if not self.unit_price.is_finite() or self.unit_price < 0:
             raise ValueError("unit_price must be a finite amount >= 0")
+
+    @property
+    def discount_total(self) -> Decimal:
+        """The discounts allocated to this line."""
+        return sum((d.amount for d in self.discounts), Decimal(0))
+
+    @property
+    def tax_total(self) -> Decimal:
+        """The taxes charged on this line."""
+        return sum((t.amount for t in self.taxes), Decimal(0))
+
+
+class ChargeKind(StrEnum):
+    """An order-level amount that is no product line."""
+
+    SHIPPING = "shipping"
+    DUTY = "duty"
+    TIP = "tip"
+    FEE = "fee"
+    # A discount on the whole order that the channel did not allocate to lines.
+    DISCOUNT = "discount"
+
+
+class OrderCharge(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Shipping, a duty, a tip, a fee, or an unallocated order discount (order currency).
+
+    ``amount`` is positive; a ``discount`` charge lowers the total by it. Its own discounts
+    (a free-shipping code) and taxes work as on a line.
+    """
+
+    kind: ChargeKind
+    amount: Decimal
+    title: str = ""
+    code: str | None = None
+    discounts: list[DiscountAllocation] = []
+    taxes: list[TaxLine] = []
+
+    def __post_init__(self) -> None:
+        if not self.amount.is_finite() or self.amount < 0:
+            raise ValueError("a charge amount must be a finite amount >= 0")
+
+    @property
+    def discount_total(self) -> Decimal:
+        """The discounts allocated to this charge."""
+        return sum((d.amount for d in self.discounts), Decimal(0))
+
+    @property
+    def tax_total(self) -> Decimal:
+        """The taxes charged on this charge."""
+        return sum((t.amount for t in self.taxes), Decimal(0))
+
+
+class OrderSource(StrEnum):
+    """Where the buyer placed the order."""
+
+    WEB = "web"
+    POS = "pos"
+    MARKETPLACE = "marketplace"
+    DRAFT_ORDER = "draft_order"
+    OTHER = "other"
 
 
 class OrderStatus(StrEnum):
@@ -88,6 +205,52 @@ class SalesOrderDraft(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     ordered_at: dt.datetime | None = None
     channel: str = "shopify"
     note: str | None = None
+    source: OrderSource = OrderSource.WEB
+    # Line prices and charges contain their taxes (EU shops) rather than having them added.
+    taxes_included: bool = False
+    charges: list[OrderCharge] = []
+    # What the channel says the order totals, in ``currency`` (Shopify's
+    # ``current_total_price``): the ERP's total must equal it, to the minor unit.
+    expected_total: Decimal | None = None
+    # The buyer's currency and total when it differs from ``currency`` (the shop's).
+    presentment_currency: CurrencyCode | None = None
+    presentment_total: Decimal | None = None
+    discount_codes: list[str] = []
+    # How it was paid (``gift_card`` among them): payments never change the order's total.
+    payment_gateways: list[str] = []
+    # A business buyer: the company ordering, its purchase order and agreed payment terms.
+    company_name: str | None = None
+    purchase_order_number: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    payment_terms: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+
+    def __post_init__(self) -> None:
+        # Amounts in the order's currency must be whole minor units (no cents of a yen).
+        amounts: list[tuple[str, Decimal]] = []
+        if self.expected_total is not None:
+            amounts.append(("expected_total", self.expected_total))
+        for i, line in enumerate(self.lines):
+            amounts += [(f"lines[{i}].taxes", t.amount) for t in line.taxes]
+            amounts += [(f"lines[{i}].discounts", d.amount) for d in line.discounts]
+        for i, charge in enumerate(self.charges):
+            amounts.append((f"charges[{i}].amount", charge.amount))
+            amounts += [(f"charges[{i}].taxes", t.amount) for t in charge.taxes]
+            amounts += [(f"charges[{i}].discounts", d.amount) for d in charge.discounts]
+        for field, amount in amounts:
+            if not is_exact(amount, self.currency):
+                raise ValueError(
+                    f"{field}: {amount} is not a whole number of {self.currency} minor units"
+                )
+        total, currency = self.presentment_total, self.presentment_currency
+        if total is not None and currency is not None and not is_exact(total, currency):
+            raise ValueError(
+                f"presentment_total: {self.presentment_total} is not a whole number of "
+                f"{self.presentment_currency} minor units"
+            )
+
+    @property
+    def is_business(self) -> bool:
+        """Whether a company buys (a B2B order)."""
+        return bool(self.company_name)
 
 
 class SalesOrder(msgspec.Struct, frozen=True, kw_only=True):
@@ -103,6 +266,14 @@ class SalesOrder(msgspec.Struct, frozen=True, kw_only=True):
     total: Money
     created_at: dt.datetime | None = None
     shipped: bool = False
+    # The total before taxes and the taxes, as the ERP computed them.
+    untaxed: Money | None = None
+    tax: Money | None = None
+    # Shipping, duties, tips, fees and unallocated discounts as the ERP holds them.
+    charges: list[OrderCharge] = []
+    # What the ERP carries to equal the channel's total where it could not express the
+    # difference (tax rounding, unit prices finer than it keeps): zero or absent when none.
+    adjustment: Money | None = None
 
 
 class ShipmentLine(msgspec.Struct, frozen=True, kw_only=True):

@@ -29,3 +29,17 @@ class TrytonSettings(msgspec.Struct, frozen=True, kw_only=True):
     sku_cache_seconds: Annotated[float, msgspec.Meta(ge=0)] = 600.0
     # How long a customer (party, email contact, addresses) found by email stays cached.
     customer_cache_seconds: Annotated[float, msgspec.Meta(ge=0)] = 300.0
+    # How long sales taxes, payment terms and the charge products stay cached.
+    master_data_cache_seconds: Annotated[float, msgspec.Meta(ge=0)] = 600.0
+    # Codes of the ERP's non-stock products an order's charges and special lines post on.
+    shipping_product: str = "SHIPPING"
+    discount_product: str = "DISCOUNT"
+    duty_product: str = "DUTY"
+    tip_product: str = "TIP"
+    fee_product: str = "FEE"
+    gift_card_product: str = "GIFT-CARD"
+    adjustment_product: str = "ADJUSTMENT"
+    # The largest difference (in the currency's minor units) between the ERP's total and the
+    # channel's that an adjustment line may absorb; a larger one is refused (an exception an
+    # operator sees): it means a part of the order was not mapped, not a rounding.
+    max_adjustment_minor_units: Annotated[int, msgspec.Meta(ge=0)] = 100

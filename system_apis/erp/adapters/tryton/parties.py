@@ -2,6 +2,8 @@
 
 A sale needs a party, its email contact and an invoice and a shipment address; this module
 finds them (from a cache of recent customers when allowed) or creates what is missing.
+A business order's party is the company (found by its exact name), with the buyer's email
+as one of its contacts.
 """
 
 from __future__ import annotations
@@ -77,40 +79,65 @@ class Customers:
         )
         return rows
 
-    async def parties_for(self, email: str, *, cached: bool) -> list[Row]:
-        """Parties by email, from the customer cache when allowed and fresh."""
-        key = email.casefold()
+    async def _parties_by_name(self, name: str) -> list[Row]:
+        rows: list[Row] = await self._rpc.execute(
+            "party.party",
+            "search_read",
+            [("name", "=", name)],
+            0,
+            20,
+            [("id", "ASC")],
+            [*_CUSTOMER_FIELDS, "addresses", "contact_mechanisms"],
+        )
+        return rows
+
+    async def parties_for(
+        self, email: str, *, cached: bool, company: str | None = None
+    ) -> list[Row]:
+        """Parties by email, or the company's by name when a company buys, from the cache
+        when allowed and fresh."""
+        key = _cache_key(email, company)
         now = time.monotonic()
         entry = self._parties.get(key) if cached else None
         if entry is not None and entry[0] > now:
             return entry[1]
-        rows = await self._parties_by_email(email)
+        rows = await (self._parties_by_name(company) if company else self._parties_by_email(email))
         if rows and self._settings.customer_cache_seconds > 0:
             if len(self._parties) >= _CUSTOMER_CACHE_SIZE:
                 self._parties.pop(next(iter(self._parties)))
             self._parties[key] = (now + self._settings.customer_cache_seconds, rows)
         return rows
 
-    def forget(self, email: str) -> bool:
-        """Drop the cached parties of ``email``; say whether the cache held any."""
-        return self._parties.pop(email.casefold(), None) is not None
+    def forget(self, email: str, *, company: str | None = None) -> bool:
+        """Drop the cached parties of ``email`` (or ``company``); say whether any were held."""
+        return self._parties.pop(_cache_key(email, company), None) is not None
 
     async def customer_party(self, draft: SalesOrderDraft, parties: list[Row]) -> SaleParty:
         """The party, email contact and addresses for the draft (created where missing)."""
         customer = draft.customer
         invoice_wanted = customer.addresses[0] if customer.addresses else draft.shipping_address
         shipment_wanted = draft.shipping_address or invoice_wanted
+        company = draft.company_name
+        if company:
+            # The company buys: its party carries the buyer as an email contact.
+            customer = msgspec.structs.replace(customer, name=company)
         if not parties:
             # One new customer at a time: Tryton numbers parties from a sequence, and on
             # SQLite two concurrent creations can draw the same code ("must be unique").
             async with self._party_lock:
-                parties = await self._parties_by_email(customer.email)
+                parties = await (
+                    self._parties_by_name(company)
+                    if company
+                    else self._parties_by_email(customer.email)
+                )
                 if not parties:
                     return await self._create_party_retrying(
                         customer, invoice_wanted, shipment_wanted
                     )
         party = parties[0]
         contact = _email_mechanism(party, customer.email)
+        if contact is None and company:
+            contact = await self._add_email(party, customer.email)
         # The cached row's list: addresses added here are remembered for the next order.
         addresses = party.setdefault("addresses.", [])
         invoice = await self._address_for(party["id"], addresses, invoice_wanted)
@@ -126,6 +153,18 @@ class Customers:
             invoice_address=invoice,
             shipment_address=shipment,
         )
+
+    async def _add_email(self, party: Row, email: str) -> tuple[int, str]:
+        [mechanism] = await self._rpc.execute(
+            "party.contact_mechanism",
+            "create",
+            [{"party": party["id"], "type": "email", "value": email}],
+        )
+        # The cached row's list: the contact is found on the company's next order.
+        party.setdefault("contact_mechanisms.", []).append(
+            {"id": mechanism, "type": "email", "value": email}
+        )
+        return int(mechanism), email
 
     async def _address_for(
         self, party_id: int, addresses: list[Row], wanted: Address | None
@@ -243,6 +282,10 @@ def _customer(row: Row, email: str) -> Customer:
         phone=phone,
         addresses=addresses,
     )
+
+
+def _cache_key(email: str, company: str | None) -> str:
+    return f"company:{company}" if company else email.casefold()
 
 
 def _email_mechanism(party: Row, email: str) -> tuple[int, str] | None:
