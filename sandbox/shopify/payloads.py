@@ -94,14 +94,13 @@ def line_item_payload(order: Order, line: LineItem) -> JSON:
 
 
 def _line_tax(order: Order, line: LineItem) -> list[JSON]:
+    return _tax_lines(order, line.price * line.quantity)
+
+
+def _tax_lines(order: Order, amount: Decimal) -> list[JSON]:
     if order.tax_rate == 0:
         return []
-    gross = line.price * line.quantity
-    tax = (
-        gross * order.tax_rate / (1 + order.tax_rate)
-        if order.taxes_included
-        else (gross * order.tax_rate)
-    )
+    tax = order.tax_on(amount)
     return [
         {
             "channel_liable": False,
@@ -240,11 +239,12 @@ def order_payload(shop: Shop, order: Order) -> JSON:
                 "id": order.id + 3,
                 "code": "Standard",
                 "discounted_price": money(shipping),
+                "discounted_price_set": price_set(shipping, currency),
                 "price": money(shipping),
                 "price_set": price_set(shipping, currency),
                 "source": "shopify",
                 "title": "Standard",
-                "tax_lines": [],
+                "tax_lines": _tax_lines(order, shipping),
             }
         ],
     }

@@ -369,10 +369,17 @@ class Order(msgspec.Struct, kw_only=True):
 
     @property
     def total_tax(self) -> Decimal:
-        gross = self.line_items_total + self.shipping_price
+        # Shopify taxes each line and each shipping line, rounds each, and sums them.
+        lines = sum((self.tax_on(li.price * li.quantity) for li in self.line_items), Decimal(0))
+        return lines + self.tax_on(self.shipping_price)
+
+    def tax_on(self, amount: Decimal) -> Decimal:
+        """The tax of one line's ``amount`` (included in it or added to it), to the cent."""
+        if not self.tax_rate:
+            return Decimal(0)
         if self.taxes_included:
-            return (gross * self.tax_rate / (1 + self.tax_rate)).quantize(CENT)
-        return (gross * self.tax_rate).quantize(CENT)
+            return (amount * self.tax_rate / (1 + self.tax_rate)).quantize(CENT)
+        return (amount * self.tax_rate).quantize(CENT)
 
     @property
     def subtotal_price(self) -> Decimal:

@@ -80,12 +80,13 @@ class Catalogue:
         ``updated_since`` keeps templates created or written since then, or whose variants
         were; the flag says whether another page follows.
         """
-        domain: list[Any] = [("salable", "=", True)]
+        # Service products (shipping, discounts, adjustments) price orders; they are not sold.
+        domain: list[Any] = [("salable", "=", True), ("type", "!=", "service")]
         context: dict[str, Any] = {}
         if updated_since is not None:
             # A change feed must also show what was deactivated or made unsalable since, so
             # that a shop can archive it: every template and variant, active or not.
-            domain = [("salable", "in", [True, False])]
+            domain = [("salable", "in", [True, False]), ("type", "!=", "service")]
             context = {"active_test": False}
             domain.append(
                 [
