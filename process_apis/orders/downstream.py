@@ -20,14 +20,16 @@ Each failure is the shared client's error and, at once, the stream worker's fail
   gets the same answer.
 
 A path parameter that can be no path segment (empty, ``.`` or ``..``) is a
-:class:`~shared.events.PermanentFailure` of kind ``malformed``.
+:class:`~shared.events.PermanentFailure` of kind ``malformed``. :func:`answer_within` puts one
+deadline on a whole call (the service's ``erp_timeout``), a transient failure when it passes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import httpx
@@ -61,6 +63,7 @@ __all__ = [
     "SystemApiProblem",
     "TimedOut",
     "Unavailable",
+    "answer_within",
     "idempotency_key",
     "rest_shape",
 ]
@@ -73,6 +76,16 @@ T = TypeVar("T")
 def idempotency_key(*parts: str) -> str:
     """A stable Idempotency-Key for one effect: the same parts give the same key."""
     return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+
+async def answer_within(seconds: float, what: str, call: Callable[[], Awaitable[T]]) -> T:
+    """``call``'s answer within ``seconds``, all of it (the call's one deadline); a
+    :class:`~shared.events.TransientFailure` naming ``what`` when none came in time."""
+    try:
+        async with asyncio.timeout(seconds):
+            return await call()
+    except TimeoutError as exc:
+        raise TransientFailure(f"{what}: no answer within {seconds:g} s") from exc
 
 
 # -- failures: the shared errors, as the stream worker needs them ----------------------------

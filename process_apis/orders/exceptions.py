@@ -5,7 +5,8 @@ record and adds to its history instead of opening a second one.
 
 An order changed in Shopify that the ERP can't follow (an edit after shipment, a SKU Tryton
 can't add) opens a record whose error shows the difference, line by line
-(:func:`describe_changes`), as the ERP holds the order and as Shopify has it now.
+(:func:`process_apis.orders.changes.describe_changes`), as the ERP holds the order and as
+Shopify has it now.
 
 A record and the state indexes are in different hash slots under Redis Cluster, so there a
 save writes the record first and then the indexes (each command on its own slot) instead of
@@ -17,16 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterable, Mapping
 from typing import Any
 
 import msgspec
 from redis.asyncio import RedisCluster
 
-from process_apis.orders.ports import LineChange
 from process_apis.orders.schemas import ExceptionState, OrderException
 from shared.events import RedisClient
-from shared.models import LineKind, OrderLine
 
 _ENC = msgspec.json.Encoder()
 _DEC = msgspec.json.Decoder(OrderException)
@@ -36,44 +34,6 @@ EXCEPTIONS_PREFIX = "strata:orders:exceptions"
 
 def exception_id(shop: str, order_id: str, topic: str) -> str:
     return hashlib.sha256(f"{shop}|{order_id}|{topic}".encode()).hexdigest()[:20]
-
-
-def quantities(lines: Iterable[OrderLine]) -> dict[str, int]:
-    """Quantity per SKU of the product lines (charges, gift cards and custom items aside)."""
-    found: dict[str, int] = {}
-    for line in lines:
-        if line.kind == LineKind.PRODUCT:
-            found[line.sku] = found.get(line.sku, 0) + line.quantity
-    return found
-
-
-def line_changes(before: Mapping[str, int], after: Mapping[str, int]) -> list[LineChange]:
-    """Each SKU whose quantity differs, in the order first seen (before, then new ones)."""
-    return [
-        LineChange(sku=sku, before=before.get(sku, 0), after=after.get(sku, 0))
-        for sku in dict.fromkeys([*before, *after])
-        if before.get(sku, 0) != after.get(sku, 0)
-    ]
-
-
-def describe_changes(changes: Iterable[LineChange]) -> str:
-    """``TOTE-NAT 2 -> 3 (+1); MUG 1 -> 0 (removed); POT 0 -> 2 (added)``."""
-    parts = []
-    for change in changes:
-        if change.before == 0:
-            what = "added"
-        elif change.after == 0:
-            what = "removed"
-        else:
-            what = f"{change.after - change.before:+d}"
-        parts.append(f"{change.sku} {change.before} -> {change.after} ({what})")
-    return "; ".join(parts) or "no line changed"
-
-
-def lines_fingerprint(wanted: Mapping[str, int]) -> str:
-    """A short digest of quantities by SKU: equal for equal lines, whatever their order."""
-    text = "|".join(f"{sku}={qty}" for sku, qty in sorted(wanted.items()))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def index_key(state: ExceptionState, prefix: str = EXCEPTIONS_PREFIX) -> str:

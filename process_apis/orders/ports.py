@@ -27,7 +27,8 @@ slow ERP) cannot write over the holder that came after it.
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
 
 import msgspec
 
@@ -69,6 +70,21 @@ class ShippedReturn(msgspec.Struct, frozen=True, kw_only=True):
 
 class OrderLockLost(Exception):
     """The order's lock passed to a newer holder: this holder's record was refused."""
+
+
+@dataclass(frozen=True, slots=True)
+class HeldOrder:
+    """The order an entry is handled for, under the fencing token of its lock's hold."""
+
+    shop: str
+    order_id: str
+    correlation: str
+    fence: int
+    replayed: bool
+
+
+#: Pipeline states of an order its ERP has, confirmed: posting is over.
+FINAL_STATES: Final = frozenset({"acknowledged", "posted"})
 
 
 class OrderPipeline(Protocol):
@@ -127,7 +143,12 @@ class OrderLocks(Protocol):
 
     def hold(self, shop: str, order_id: str) -> AbstractAsyncContextManager[int]:
         """Hold the order's lock for the block (waiting while another worker holds it);
-        the block receives the hold's fencing token."""
+        the block receives the hold's fencing token.
+
+        Entering raises :class:`shared.problems.Conflict` when another holder keeps the lock
+        past the wait (its ``retry_after`` the seconds worth waiting), and
+        :class:`shared.problems.ServiceUnavailable` when the lock store can't be reached.
+        """
 
 
 class Acknowledgements(Protocol):

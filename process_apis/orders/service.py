@@ -14,6 +14,9 @@ Exactly once, without holes:
 - every entry is handled under its order's lock, and every step recorded under the hold's
   fencing token: a handler whose lease ran out cannot record over the one after it (it fails
   transiently, and the entry is handled again);
+- an entry whose order's lock stays held elsewhere past the wait (two workers on one order, or
+  a killed worker's lease not yet run out), or whose lock store can't be reached, is not
+  handled: it fails transiently, with one warning line, and is handled again later;
 - an order the ERP answers unconfirmed (a draft or quotation) is not posted, so it is neither
   recorded as posted nor acknowledged in Shopify;
 - an order another ERP instance holds already is not posted to a newly routed one: that is
@@ -22,13 +25,10 @@ Exactly once, without holes:
   (``channel:<channel>:<order id>``), built here: no channel can claim another's order,
   Shopify's included.
 
-Orders that change after posting (``orders/edited``, whose body holds only the edit's deltas,
-so the order is read from Shopify; ``orders/updated``, which carries it): the product lines
-Shopify has now (``current_quantity``) are compared with what the ERP holds, and the ERP order
-is amended to them under the order's lock; equal lines change nothing, so a replayed or
-echoed webhook costs no amendment. An ERP that can't amend (shipped, or a change it can't
-express) makes an exception of kind ``amendment-refused`` whose error shows the difference.
-A cancel the ERP refuses because goods shipped becomes one return sale of what shipped.
+Orders that change after posting (``orders/edited``, ``orders/updated`` with other lines) and
+cancellations are followed in the ERP by :class:`~process_apis.orders.changes.OrderChanges`,
+under the same lock and fencing token; an edit of an order never seen is posted here, as
+Shopify has it now.
 """
 
 from __future__ import annotations
@@ -36,28 +36,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import msgspec
 
-from process_apis.orders.downstream import NotAmendable, NothingToReturn, Rejected, idempotency_key
-from process_apis.orders.exceptions import (
-    describe_changes,
-    exception_id,
-    line_changes,
+from process_apis.orders.changes import (
+    ORDER_CHANGES,
+    OrderChanges,
     lines_fingerprint,
     quantities,
 )
-from process_apis.orders.mapping import MappingError, external_reference, to_sales_order
+from process_apis.orders.downstream import answer_within
+from process_apis.orders.exceptions import exception_id
+from process_apis.orders.mapping import MappingError, to_sales_order
 from process_apis.orders.ports import (
+    FINAL_STATES,
     Acknowledgements,
     CustomerIndex,
     ErpOrders,
     ExceptionQueue,
+    HeldOrder,
     OrderLockLost,
     OrderLocks,
     OrderPipeline,
@@ -68,8 +70,9 @@ from process_apis.orders.routing import NoRoute, choose_instance
 from process_apis.orders.schemas import BusinessImpact, OrderException, RetryRecord
 from process_apis.orders.settings import OrdersSettings
 from shared.events import ORIGINAL_ID, Entry, PermanentFailure, TransientFailure
-from shared.models import LineKind, OrderLine, SalesOrderDraft
 from shared.models import OrderStatus as SalesOrderStatus
+from shared.models import SalesOrderDraft
+from shared.problems import Conflict, ServiceUnavailable
 from shared.streams import (
     CHANNEL_ORDER_TOPIC,
     ORDERS_CANCELLED,
@@ -85,14 +88,7 @@ from shared.streams import (
 )
 
 LATE_CREATES = frozenset({ORDERS_UPDATED, ORDERS_PAID})
-#: Topics that may change an order's lines after it was posted.
-ORDER_CHANGES = frozenset({ORDERS_EDITED, ORDERS_UPDATED})
 ORDER_TOPICS = frozenset({ORDERS_CREATE, ORDERS_CANCELLED, *LATE_CREATES, *ORDER_CHANGES})
-FINAL_STATES = frozenset({"acknowledged", "posted"})
-#: The exception kind of an order changed in Shopify that its ERP could not amend.
-AMENDMENT_REFUSED = "amendment-refused"
-#: The exception kind of an order cancelled after shipment that the ERP could not take back.
-CANCEL_AFTER_SHIPMENT = "cancel-after-shipment"
 #: ERP statuses of an order created but never confirmed: not posted.
 UNCONFIRMED = frozenset({SalesOrderStatus.DRAFT, SalesOrderStatus.QUOTED})
 #: The exception kind of an order that routing now sends to another ERP instance than the one
@@ -103,6 +99,7 @@ RESERVED_NAMESPACES = ("shopify:", "channel:")
 #: The longest external reference the ERP system API takes.
 MAX_REFERENCE = 128
 T = TypeVar("T")
+log = logging.getLogger("strata.orders")
 
 
 class NotReplayable(ValueError):
@@ -116,17 +113,6 @@ class ReferenceRefused(ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.errors = [{"field": field, "message": message}]
-
-
-@dataclass(frozen=True, slots=True)
-class _Held:
-    """The order an entry is handled for, under its lock's fencing token."""
-
-    shop: str
-    order_id: str
-    correlation: str
-    fence: int
-    replayed: bool
 
 
 def channel_reference(channel: str, order_id: str) -> str:
@@ -187,6 +173,13 @@ class OrdersService:
         self.erps = dict(erps)
         self.shopify = shopify
         self._inflight = {name: asyncio.Semaphore(settings.erp_max_inflight) for name in erps}
+        self.changes = OrderChanges(
+            settings,
+            pipeline=pipeline,
+            acknowledgements=acknowledgements,
+            erps=erps,
+            shopify=shopify,
+        )
 
     # -- intake ---------------------------------------------------------------------------
 
@@ -210,8 +203,11 @@ class OrdersService:
             if not order_id:
                 raise PermanentFailure("the webhook body has no order id", kind="malformed")
         try:
-            async with self.locks.hold(event.shop, order_id) as fence:
-                held = _Held(event.shop, order_id, correlation, fence, event.replay_of is not None)
+            async with contextlib.AsyncExitStack() as stack:
+                fence = await self._hold(stack, entry, event.shop, order_id)
+                held = HeldOrder(
+                    event.shop, order_id, correlation, fence, event.replay_of is not None
+                )
                 if isinstance(event, ChannelOrder):
                     await self._post_channel_order(held, event)
                 elif event.topic == ORDERS_CREATE:
@@ -221,17 +217,44 @@ class OrdersService:
                 elif event.topic in LATE_CREATES:
                     await self._late_create(held, event.topic)
                 else:
-                    await self._cancel(held, body)
+                    await self.changes.cancel(held, body)
         except OrderLockLost as exc:
             # The lease ran out under this handler and another worker holds the order now:
             # stop here; the entry is delivered again and handled under a fresh lock.
             raise TransientFailure(str(exc)) from exc
 
-    async def _record(self, held: _Held, step: str, **fields: Any) -> None:
+    async def _hold(
+        self, stack: contextlib.AsyncExitStack, entry: Entry, shop: str, order_id: str
+    ) -> int:
+        """Take the order's lock for the rest of ``stack``; the hold's fencing token.
+
+        A lock held elsewhere past the wait, or a lock store down, is expected and passes: a
+        TransientFailure with a one-line reason (and the lock's ``retry_after``), logged as a
+        warning, for the worker to retry. Only entering the lock is covered: a Conflict from
+        the work under it is no lock's.
+        """
+        try:
+            return await stack.enter_async_context(self.locks.hold(shop, order_id))
+        except (Conflict, ServiceUnavailable) as exc:
+            why = "held by another worker" if isinstance(exc, Conflict) else "out of reach"
+            reason = f"{shop} {order_id}: the order's lock is {why} ({_one_line(exc)})"
+            log.warning("entry %s, attempt %d: %s", entry.id, entry.attempt, reason)
+            raise TransientFailure(reason, retry_after=exc.retry_after) from exc
+
+    async def _order_changed(self, held: HeldOrder, topic: str, body: dict[str, Any]) -> None:
+        summary = await self.pipeline.summary(held.shop, held.order_id)
+        if not summary.get("state"):
+            # The change arrived before orders/create (or that was lost): post the order as
+            # it is now, which already has the change.
+            await self._late_create(held, topic)
+            return
+        await self.changes.order_changed(held, topic, body, summary)
+
+    async def _record(self, held: HeldOrder, step: str, **fields: Any) -> None:
         """Record a step of the held order, fenced by the hold's token."""
         await self.pipeline.record(held.shop, held.order_id, step, fence=held.fence, **fields)
 
-    async def _late_create(self, held: _Held, topic: str) -> None:
+    async def _late_create(self, held: HeldOrder, topic: str) -> None:
         summary = await self.pipeline.summary(held.shop, held.order_id)
         if summary.get("state"):
             # orders/create got here first (or is being handled): nothing to fetch.
@@ -242,7 +265,7 @@ class OrdersService:
         await self._record(held, "fetched", detail=f"after {topic}")
         await self._post_shopify_order(held, current, topic)
 
-    async def _post_shopify_order(self, held: _Held, body: dict[str, Any], topic: str) -> None:
+    async def _post_shopify_order(self, held: HeldOrder, body: dict[str, Any], topic: str) -> None:
         shop, order_id = held.shop, held.order_id
         summary = await self.pipeline.summary(shop, order_id)
         if summary.get("state") == "acknowledged":
@@ -263,7 +286,7 @@ class OrdersService:
         await self._record(held, "validated", state="validated")
         await self._post(held, draft, summary, acknowledge=True)
 
-    async def _post_channel_order(self, held: _Held, event: ChannelOrder) -> None:
+    async def _post_channel_order(self, held: HeldOrder, event: ChannelOrder) -> None:
         try:
             draft = channel_order_draft(
                 event.shop,
@@ -289,7 +312,7 @@ class OrdersService:
         await self._post(held, draft, summary, acknowledge=False)
 
     async def _post(
-        self, held: _Held, draft: SalesOrderDraft, summary: dict[str, str], *, acknowledge: bool
+        self, held: HeldOrder, draft: SalesOrderDraft, summary: dict[str, str], *, acknowledge: bool
     ) -> None:
         shop, order_id = held.shop, held.order_id
         try:
@@ -334,7 +357,7 @@ class OrdersService:
             await self.acknowledgements.acknowledged(shop, order_id)
 
     async def _refuse_reroute(
-        self, held: _Held, reference: str, instance: str, summary: dict[str, str]
+        self, held: HeldOrder, reference: str, instance: str, summary: dict[str, str]
     ) -> None:
         """Raise PermanentFailure (``reroute-needs-operator``) if another instance has the order.
 
@@ -380,182 +403,8 @@ class OrdersService:
             kind=REROUTE_NEEDS_OPERATOR,
         )
 
-    async def _cancel(self, held: _Held, body: dict[str, Any]) -> None:
-        shop, order_id = held.shop, held.order_id
-        summary = await self.pipeline.summary(shop, order_id)
-        instance = summary.get("erp_instance")
-        erp_id = summary.get("erp_order_id")
-        reference = external_reference(shop, order_id)
-        if not (instance and erp_id) or instance not in self.erps:
-            # Not posted by us (yet): look for it where routing would have sent it.
-            try:
-                draft = to_sales_order(shop, body)
-                instance = choose_instance(
-                    draft,
-                    shop,
-                    self.settings.routes,
-                    self.settings.default_instance,
-                    set(self.erps),
-                )
-            except (MappingError, NoRoute):
-                instance = self.settings.default_instance
-            erp = self.erps[instance]
-            found = await self._erp_call(
-                f"erp {instance} find order", lambda: erp.find_by_reference(reference)
-            )
-            if found is None:
-                await self._record(
-                    held,
-                    "cancelled before posting",
-                    state="cancelled",
-                    correlation_id=held.correlation,
-                )
-                # It will never have an ERP number: stop counting it as awaiting one.
-                await self.acknowledgements.acknowledged(shop, order_id)
-                return
-            erp_id = found.id
-        erp = self.erps[instance]
-        try:
-            await self._erp_call(f"erp {instance} cancel order", lambda: erp.cancel(erp_id))
-        except Rejected as exc:
-            if exc.problem.get("status") != 409:
-                raise
-            # Goods left already: the ERP takes back what shipped in one return sale.
-            await self._return_shipped(held, instance, erp_id, exc)
-            return
-        await self._record(held, "cancelled", state="cancelled", detail=f"{instance} {erp_id}")
-        await self.acknowledgements.acknowledged(shop, order_id)
-
-    async def _return_shipped(
-        self, held: _Held, instance: str, erp_id: str, refusal: Rejected
-    ) -> None:
-        """Make (once) the return of what a cancelled order shipped, and record it."""
-        erp = self.erps[instance]
-        key = idempotency_key("return-shipped", instance, erp_id)
-        try:
-            made = await self._erp_call(
-                f"erp {instance} return shipped goods", lambda: erp.return_shipped(erp_id, key)
-            )
-        except NothingToReturn as exc:
-            why = refusal.problem.get("detail") or refusal.reason
-            raise PermanentFailure(
-                f"cancelled in Shopify, but ERP {instance} refused to cancel order {erp_id} "
-                f"({why}) and has nothing shipped to take back: refund or credit by hand",
-                kind=CANCEL_AFTER_SHIPMENT,
-            ) from exc
-        returned = ", ".join(f"{line.sku} x{line.quantity}" for line in made.lines)
-        await self._record(
-            held,
-            "returned after cancel",
-            state="cancelled",
-            detail=f"{instance} {made.return_number or made.return_order_id} "
-            f"({made.reference}): {returned or 'nothing'}",
-            erp_return_id=made.return_order_id,
-        )
-        await self.acknowledgements.acknowledged(held.shop, held.order_id)
-
-    async def _order_changed(self, held: _Held, topic: str, body: dict[str, Any]) -> None:
-        """Amend the ERP order to the lines Shopify has now, if they differ."""
-        shop, order_id = held.shop, held.order_id
-        summary = await self.pipeline.summary(shop, order_id)
-        state = summary.get("state")
-        if not state:
-            # The change arrived before orders/create (or that was lost): post the order as
-            # it is now, which already has the change.
-            await self._late_create(held, topic)
-            return
-        if state == "cancelled":
-            await self._record(held, f"{topic} noted", detail="the order is cancelled")
-            return
-        instance, erp_id = summary.get("erp_instance"), summary.get("erp_order_id")
-        if state not in FINAL_STATES or not erp_id or instance not in self.erps:
-            if state == "exception":
-                await self._record(
-                    held, f"{topic} noted", detail="not posted: an exception is open"
-                )
-                return
-            raise TransientFailure(
-                f"{topic} for {shop} {order_id}: the order is not posted yet ({state}); "
-                "the change waits for it"
-            )
-        if topic == ORDERS_EDITED:
-            # The body holds the edit's deltas only: read the order as it is now.
-            current = await self.shopify.get_order(shop, order_id)
-            await self._record(held, "fetched", detail=f"after {topic}")
-        else:
-            current = body
-        if current.get("cancelled_at"):
-            await self._record(held, f"{topic} noted", detail="cancelled in Shopify")
-            return
-        wanted = _wanted_lines(shop, current)
-        if wanted is None:
-            # Every unit removed or refunded before shipping: the order is cancelled.
-            await self._cancel(held, current)
-            return
-        after = quantities(wanted)
-        if summary.get("lines") == lines_fingerprint(after):
-            await self._record(held, f"{topic} noted", detail="lines unchanged")
-            return
-        await self._amend(held, topic, instance, erp_id, summary, wanted)
-
-    async def _amend(
-        self,
-        held: _Held,
-        topic: str,
-        instance: str,
-        erp_id: str,
-        summary: dict[str, str],
-        wanted: list[OrderLine],
-    ) -> None:
-        erp = self.erps[instance]
-        reference = external_reference(held.shop, held.order_id)
-        number = summary.get("erp_order_number") or erp_id
-        order = await self._erp_call(
-            f"erp {instance} find order", lambda: erp.find_by_reference(reference)
-        )
-        if order is None or order.id != erp_id:
-            raise PermanentFailure(
-                f"ERP {instance} no longer has order {number} ({reference}) the pipeline posted",
-                kind=AMENDMENT_REFUSED,
-            )
-        after = quantities(wanted)
-        changes = line_changes(quantities(order.lines), after)
-        fingerprint = lines_fingerprint(after)
-        if not changes:
-            await self._record(held, f"{topic} noted", detail="lines unchanged", lines=fingerprint)
-            return
-        difference = describe_changes(changes)
-        # One key per hold of the lock: a retry compares again rather than replaying an
-        # answer that an edit back and forth since may have outdated.
-        key = idempotency_key("amend", reference, str(held.fence), fingerprint)
-        note = f"Shopify {topic} of {held.shop} order {held.order_id}"
-        try:
-            amended = await self._erp_call(
-                f"erp {instance} amend order", lambda: erp.amend(erp_id, wanted, note, key)
-            )
-        except NotAmendable as exc:
-            why = exc.problem.get("detail") or exc.reason
-            await self._record(held, "amendment refused", detail=f"{difference} ({why})")
-            raise PermanentFailure(
-                f"changed in Shopify, but ERP {instance} order {number} can't be amended: "
-                f"{why}. Difference (ERP -> Shopify): {difference}",
-                kind=AMENDMENT_REFUSED,
-            ) from exc
-        await self._record(
-            held,
-            "amended",
-            detail=f"{instance} {number}: {describe_changes(amended.changes or changes)}",
-            lines=fingerprint,
-        )
-
     async def _erp_call(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
-        """One ERP call within ``erp_timeout``, all of it: the one deadline of the call."""
-        timeout = self.settings.erp_timeout
-        try:
-            async with asyncio.timeout(timeout):
-                return await call()
-        except TimeoutError as exc:
-            raise TransientFailure(f"{what}: no answer within {timeout:g} s") from exc
+        return await answer_within(self.settings.erp_timeout, what, call)
 
     # -- exceptions and replay ------------------------------------------------------------
 
@@ -672,22 +521,8 @@ def _order_id(topic: str, body: dict[str, Any]) -> str:
     return str(body.get("id", ""))
 
 
-def _wanted_lines(shop: str, order: dict[str, Any]) -> list[OrderLine] | None:
-    """The product lines of Shopify's order as it is now; None when no unit is left."""
-    items = order.get("line_items")
-    if (
-        isinstance(items, list)
-        and items
-        and all(
-            isinstance(i, dict) and i.get("current_quantity", i.get("quantity")) == 0 for i in items
-        )
-    ):
-        return None
-    try:
-        draft = to_sales_order(shop, order)
-    except MappingError as exc:
-        raise PermanentFailure(f"mapping failed: {exc}", kind="mapping") from exc
-    return [line for line in draft.lines if line.kind == LineKind.PRODUCT]
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())
 
 
 def _correlation(event: StreamEntry, entry: Entry) -> str:

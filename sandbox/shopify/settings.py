@@ -95,6 +95,7 @@ class SandboxSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_
     webhook_topics: tuple[str, ...] = (
         "orders/create",
         "orders/updated",
+        "orders/edited",
         "orders/paid",
         "orders/cancelled",
         "orders/fulfilled",

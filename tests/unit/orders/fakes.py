@@ -13,10 +13,16 @@ from typing import Any
 
 import msgspec
 
-from process_apis.orders.downstream import Rejected
-from process_apis.orders.ports import OrderLockLost
+from process_apis.orders.changes import line_changes, quantities
+from process_apis.orders.downstream import (
+    AlreadyShipped,
+    NotAmendable,
+    NothingToReturn,
+    Rejected,
+)
+from process_apis.orders.ports import AmendedOrder, OrderLockLost, ShippedReturn
 from process_apis.orders.schemas import ExceptionState, OrderException, OrderStatus, PipelineStep
-from shared.models import Money, SalesOrder, SalesOrderDraft
+from shared.models import Money, OrderLine, ReturnLine, SalesOrder, SalesOrderDraft
 from shared.models import OrderStatus as ErpOrderStatus
 from shared.streams import StreamEntry
 
@@ -155,7 +161,9 @@ class FakeLocks:
     """Records every lock taken, which are held right now, and the fencing token of each.
 
     :meth:`lose` plays the lease running out under the holder while another worker takes
-    the lock: a newer token is drawn, so the holder's later records are refused.
+    the lock: a newer token is drawn, so the holder's later records are refused. ``refuse``
+    makes taking a lock raise it (``Conflict`` for a lock held elsewhere past the wait,
+    ``ServiceUnavailable`` for a lock store out of reach), as ``RedisOrderLocks`` does.
     """
 
     def __init__(self, fences: FakeFences | None = None) -> None:
@@ -163,9 +171,12 @@ class FakeLocks:
         self.held: set[tuple[str, str]] = set()
         self.tokens: list[int] = []
         self.fences = fences or FakeFences()
+        self.refuse: Exception | None = None
 
     @contextlib.asynccontextmanager
     async def hold(self, shop: str, order_id: str) -> AsyncIterator[int]:
+        if self.refuse is not None:
+            raise self.refuse
         assert (shop, order_id) not in self.held, "the order's lock is held already"
         self.taken.append((shop, order_id))
         self.held.add((shop, order_id))
@@ -218,12 +229,16 @@ class FakeOrderStream:
 
 
 class FakeErp:
-    """One ERP instance: orders by id, idempotent on the external reference.
+    """One ERP instance: orders by id, idempotent on the external reference; amendments, and
+    returns of what a cancelled order shipped, as the ERP system API answers them.
 
-    ``fail`` makes the next calls raise it; ``delay`` makes them slow; ``shipped`` orders
-    refuse cancelling with a 409 problem, as the ERP system API does; ``status`` is the
+    ``fail`` makes the next calls raise it; ``delay`` makes them slow; ``status`` is the
     status new orders are answered with (``draft`` or ``quoted`` plays an ERP that answers
-    an unconfirmed order).
+    an unconfirmed order). ``shipped`` orders refuse cancelling and amending with a 409
+    problem and have their lines to return; ``uncancellable`` ones refuse cancelling with a
+    409 whose detail is given (an invoice paid) and have nothing shipped to return. An
+    amendment to the lines the order has is a no-op; an order is returned once, whatever
+    is retried.
     """
 
     def __init__(self, instance: str) -> None:
@@ -233,6 +248,10 @@ class FakeErp:
         self.cancelled: list[str] = []
         self.lookups: list[str] = []
         self.shipped: set[str] = set()
+        self.uncancellable: dict[str, str] = {}
+        self.amended: list[tuple[str, dict[str, int], str]] = []
+        self.returned: dict[str, ShippedReturn] = {}
+        self.return_calls = 0
         self.fail: Exception | None = None
         self.delay = 0.0
         self.status = ErpOrderStatus.CONFIRMED
@@ -274,19 +293,76 @@ class FakeErp:
 
     async def cancel(self, order_id: str) -> SalesOrder:
         await self._call()
-        if order_id in self.shipped:
-            raise Rejected(
-                f"erp {self.instance} cancel order: 409 already shipped",
-                {"status": 409, "title": "The order has already shipped"},
-                kind="http-409",
+        if order_id in self.shipped or order_id in self.uncancellable:
+            detail = self.uncancellable.get(order_id, f"sales order {order_id} has shipped")
+            raise AlreadyShipped(
+                f"erp {self.instance} cancel order {order_id}: 409 {detail}",
+                _problem("order-already-shipped", detail),
             )
         order = msgspec.structs.replace(self.orders[order_id], status=ErpOrderStatus.CANCELLED)
         self.orders[order_id] = order
         self.cancelled.append(order_id)
         return order
 
+    async def amend(
+        self, order_id: str, lines: list[OrderLine], note: str | None, key: str
+    ) -> AmendedOrder:
+        await self._call()
+        order = self.orders[order_id]
+        changes = line_changes(quantities(order.lines), quantities(lines))
+        if not changes:
+            return AmendedOrder(order=order)
+        if order_id in self.shipped:
+            detail = f"sales order {order_id} has shipped (done)"
+            raise NotAmendable(
+                f"erp {self.instance} amend order {order_id}: 409 {detail}",
+                _problem("order-not-amendable", detail),
+            )
+        order = msgspec.structs.replace(order, lines=list(lines))
+        self.orders[order_id] = order
+        self.amended.append((order_id, quantities(lines), key))
+        return AmendedOrder(order=order, changes=changes, amendment_id=str(len(self.amended)))
+
+    async def return_shipped(self, order_id: str, key: str) -> ShippedReturn:
+        await self._call()
+        self.return_calls += 1
+        if order_id in self.returned:
+            return msgspec.structs.replace(self.returned[order_id], created=False)
+        if order_id not in self.shipped:
+            detail = f"nothing of sales order {order_id} shipped"
+            raise NothingToReturn(
+                f"erp {self.instance} return what order {order_id} shipped: 409 {detail}",
+                _problem("nothing-shipped", detail),
+            )
+        order = self.orders[order_id]
+        made = ShippedReturn(
+            order=order,
+            return_order_id=f"R-{order_id}",
+            return_number=f"SR{len(self.returned) + 1:04d}",
+            reference=order.external_reference + ":cancel",
+            status="processing",
+            lines=[ReturnLine(sku=line.sku, quantity=line.quantity) for line in order.lines],
+            total=Money(
+                amount=sum((line.unit_price * line.quantity for line in order.lines), Decimal(0)),
+                currency=order.currency,
+            ),
+            created=True,
+        )
+        self.returned[order_id] = made
+        return made
+
     def _by_reference(self, reference: str) -> SalesOrder | None:
         return next((o for o in self.orders.values() if o.external_reference == reference), None)
+
+
+def _problem(slug: str, detail: str) -> dict[str, Any]:
+    """The ERP system API's 409 problem document."""
+    return {
+        "type": f"https://strata.dev/problems/{slug}",
+        "title": "Conflict",
+        "status": 409,
+        "detail": detail,
+    }
 
 
 class FakeShopify:

@@ -16,6 +16,7 @@ from process_apis.orders.downstream import (
     AnswerInvalid,
     ErpClient,
     NotFound,
+    NothingToReturn,
     Rejected,
     ShopifyClient,
     TimedOut,
@@ -144,8 +145,12 @@ async def test_a_409_with_retry_after_to_a_cancel_is_busy_not_shipped() -> None:
 
 
 async def test_the_service_buries_a_cancel_of_a_shipped_order_for_a_person() -> None:
-    """The real ErpClient behind the service: its 409 becomes cancel-after-shipment."""
-    api = SystemApi(problem(409, **ALREADY_SHIPPED))
+    """The real ErpClient behind the service: a 409 to the cancel, then a 409 nothing-shipped
+    to the return of what shipped, becomes cancel-after-shipment."""
+    api = SystemApi(
+        problem(409, **ALREADY_SHIPPED),
+        problem(409, type="https://strata.example/problems/nothing-shipped"),
+    )
     pipeline = FakePipeline()
     await pipeline.record(
         SHOP, "42", "posted", state="posted", erp_instance="eu", erp_order_id="SO/1#2"
@@ -165,8 +170,12 @@ async def test_the_service_buries_a_cancel_of_a_shipped_order_for_a_person() -> 
     with pytest.raises(PermanentFailure) as caught:
         await service.handle(Entry("1-0", encode_entry(event), 1, []))
     assert caught.value.kind == "cancel-after-shipment"
-    assert isinstance(caught.value.__cause__, AlreadyShipped)
-    assert api.paths == ["/erp/v1/sales-orders/SO%2F1%232/cancel"]
+    assert isinstance(caught.value.__cause__, NothingToReturn)
+    assert api.paths == [
+        "/erp/v1/sales-orders/SO%2F1%232/cancel",
+        "/erp/v1/sales-orders/SO%2F1%232/return-shipped",
+    ]
+    assert api.requests[1].headers["Idempotency-Key"]
 
 
 async def test_a_cancel_answers_the_cancelled_order() -> None:

@@ -1,7 +1,7 @@
 """Orders that change after posting: edits, partial and full cancels, cancels after shipment.
 
 The orders service against in-memory stores and an in-memory ERP that amends and returns
-(no Redis, no HTTP); the change detection on its own.
+(``FakeErp``; no Redis, no HTTP); the change detection on its own.
 """
 
 from __future__ import annotations
@@ -10,90 +10,27 @@ import copy
 from decimal import Decimal
 from typing import Any
 
-import msgspec
 import pytest
 
-from process_apis.orders.downstream import NotAmendable, NothingToReturn, Rejected
-from process_apis.orders.exceptions import (
+from process_apis.orders.changes import (
     describe_changes,
-    exception_id,
     line_changes,
     lines_fingerprint,
     quantities,
 )
-from process_apis.orders.ports import AmendedOrder, LineChange, ShippedReturn
+from process_apis.orders.downstream import NothingToReturn
+from process_apis.orders.exceptions import exception_id
+from process_apis.orders.ports import AmendedOrder, LineChange
 from shared.events import PermanentFailure, TransientFailure
-from shared.models import Money, OrderLine, ReturnLine
+from shared.models import OrderLine
 from shared.models import OrderStatus as ErpOrderStatus
 from system_apis.erp.adapters.tryton.amendments import SaleLine, net_unit_price, plan_amendment
-from tests.unit.orders.fakes import FakeErp
-from tests.unit.orders.test_service import ORDER, ORDER_ID, SHOP, World, create, webhook
-
-# -- an ERP that amends and returns ------------------------------------------------------------
-
-
-class ChangingErp(FakeErp):
-    """The fake ERP, plus amendments and returns of shipped goods as the ERP system API
-    answers them (a no-op amendment when the lines are there; one return per order)."""
-
-    def __init__(self, instance: str) -> None:
-        super().__init__(instance)
-        self.amended: list[tuple[str, dict[str, int], str]] = []
-        self.returned: dict[str, ShippedReturn] = {}
-        self.return_calls = 0
-
-    async def amend(
-        self, order_id: str, lines: list[OrderLine], note: str | None, key: str
-    ) -> AmendedOrder:
-        await self._call()
-        order = self.orders[order_id]
-        changes = line_changes(quantities(order.lines), quantities(lines))
-        if not changes:
-            return AmendedOrder(order=order)
-        if order_id in self.shipped:
-            raise NotAmendable(
-                f"erp {self.instance} amend order: 409",
-                {"status": 409, "detail": f"sales order {order_id} has shipped (done)"},
-            )
-        order = msgspec.structs.replace(order, lines=list(lines))
-        self.orders[order_id] = order
-        self.amended.append((order_id, quantities(lines), key))
-        return AmendedOrder(order=order, changes=changes, amendment_id=str(len(self.amended)))
-
-    async def return_shipped(self, order_id: str, key: str) -> ShippedReturn:
-        await self._call()
-        self.return_calls += 1
-        if order_id in self.returned:
-            return msgspec.structs.replace(self.returned[order_id], created=False)
-        if order_id not in self.shipped:
-            raise NothingToReturn(
-                f"erp {self.instance} return: 409", {"status": 409, "detail": "nothing shipped"}
-            )
-        order = self.orders[order_id]
-        made = ShippedReturn(
-            order=order,
-            return_order_id=f"R-{order_id}",
-            return_number=f"SR{len(self.returned) + 1:04d}",
-            reference=order.external_reference + ":cancel",
-            status="processing",
-            lines=[ReturnLine(sku=line.sku, quantity=line.quantity) for line in order.lines],
-            total=Money(amount=Decimal("1"), currency=order.currency),
-            created=True,
-        )
-        self.returned[order_id] = made
-        return made
+from tests.unit.orders.test_service import ORDER, ORDER_ID, SHOP, World, build, create, webhook
 
 
 @pytest.fixture
 def world() -> World:
-    from process_apis.orders.settings import OrdersSettings
-
-    return World(OrdersSettings(), eu=ChangingErp("eu"), us=ChangingErp("us"))
-
-
-def erp(world: World) -> ChangingErp:
-    assert isinstance(world.eu, ChangingErp)
-    return world.eu
+    return build()
 
 
 def shopify_order(*lines: tuple[str, int, int], **changes: Any) -> dict[str, Any]:
@@ -222,7 +159,7 @@ async def test_an_edit_after_posting_amends_the_erp_order_to_shopifys_lines(worl
     await world.service.handle(webhook("orders/edited", edited()))
 
     assert world.shopify.fetched == [(SHOP, ORDER_ID)]
-    [(order_id, lines, _)] = erp(world).amended
+    [(order_id, lines, _)] = world.eu.amended
     assert (order_id, lines) == ("eu-1", {"TSHIRT-BLK-M": 3, "POT-TERRA-M": 2})
     assert steps(world)[-2:] == ["fetched", "amended"]
     assert details(world)[-1] == (
@@ -234,19 +171,19 @@ async def test_an_edit_after_posting_amends_the_erp_order_to_shopifys_lines(worl
     # The same edit delivered again, and the orders/updated that follows: nothing more.
     await world.service.handle(webhook("orders/edited", edited()))
     await world.service.handle(webhook("orders/updated", world.shopify.orders[(SHOP, ORDER_ID)]))
-    assert len(erp(world).amended) == 1
+    assert len(world.eu.amended) == 1
     assert steps(world)[-1] == "orders/updated noted"
     assert details(world)[-1] == "lines unchanged"
 
 
 async def test_an_update_with_unchanged_lines_calls_no_erp(world: World) -> None:
     await create(world)
-    lookups = len(erp(world).lookups)
+    lookups = len(world.eu.lookups)
     await world.service.handle(webhook("orders/updated", shopify_order(
         ("TSHIRT-BLK-M", 2, 2), ("MUG-WHT", 1, 1), tags="erp:eu:SO0001"
     )))  # fmt: skip
-    assert len(erp(world).lookups) == lookups
-    assert erp(world).amended == []
+    assert len(world.eu.lookups) == lookups
+    assert world.eu.amended == []
     assert steps(world)[-1] == "orders/updated noted"
 
 
@@ -256,7 +193,7 @@ async def test_a_partial_cancel_reduces_the_erp_line(world: World) -> None:
     await world.service.handle(
         webhook("orders/updated", shopify_order(("TSHIRT-BLK-M", 2, 1), ("MUG-WHT", 1, 1)))
     )
-    [(_, lines, _)] = erp(world).amended
+    [(_, lines, _)] = world.eu.amended
     assert lines == {"TSHIRT-BLK-M": 1, "MUG-WHT": 1}
     assert details(world)[-1] == "eu SO0001: TSHIRT-BLK-M 2 -> 1 (-1)"
 
@@ -266,8 +203,8 @@ async def test_every_unit_removed_cancels_the_erp_order(world: World) -> None:
     await world.service.handle(
         webhook("orders/updated", shopify_order(("TSHIRT-BLK-M", 2, 0), ("MUG-WHT", 1, 0)))
     )
-    assert erp(world).cancelled == ["eu-1"]
-    assert erp(world).amended == []
+    assert world.eu.cancelled == ["eu-1"]
+    assert world.eu.amended == []
     assert world.pipeline.state(SHOP, ORDER_ID) == "cancelled"
 
 
@@ -275,7 +212,7 @@ async def test_an_edit_the_erp_refuses_opens_an_exception_showing_the_difference
     world: World,
 ) -> None:
     await create(world)
-    erp(world).shipped.add("eu-1")
+    world.eu.shipped.add("eu-1")
     world.shopify.orders[(SHOP, ORDER_ID)] = shopify_order(
         ("TSHIRT-BLK-M", 2, 1), ("MUG-WHT", 1, 1)
     )
@@ -299,16 +236,16 @@ async def test_an_edit_before_posting_waits_for_the_posting(world: World) -> Non
     await world.pipeline.record(SHOP, ORDER_ID, "routed", state="routed", erp_instance="eu")
     with pytest.raises(TransientFailure, match="not posted yet"):
         await world.service.handle(webhook("orders/edited", edited()))
-    assert erp(world).amended == []
+    assert world.eu.amended == []
 
 
 async def test_an_edit_of_an_order_never_seen_posts_it_as_it_is_now(world: World) -> None:
     world.shopify.orders[(SHOP, ORDER_ID)] = shopify_order(("TSHIRT-BLK-M", 2, 3))
     await world.service.handle(webhook("orders/edited", edited()))
 
-    [draft] = erp(world).posted
+    [draft] = world.eu.posted
     assert quantities(draft.lines) == {"TSHIRT-BLK-M": 3}
-    assert erp(world).amended == []
+    assert world.eu.amended == []
     assert world.pipeline.state(SHOP, ORDER_ID) == "acknowledged"
 
 
@@ -325,13 +262,15 @@ async def test_an_edit_of_a_cancelled_order_is_noted(world: World) -> None:
 async def test_an_edit_whose_amendment_outlives_the_lock_records_nothing(world: World) -> None:
     await create(world)
     world.shopify.orders[(SHOP, ORDER_ID)] = shopify_order(("TSHIRT-BLK-M", 5, 5))
-    original = erp(world).amend
+    original = world.eu.amend
 
-    async def slow_amend(*args: Any) -> AmendedOrder:
+    async def slow_amend(
+        order_id: str, lines: list[OrderLine], note: str | None, key: str
+    ) -> AmendedOrder:
         world.locks.lose(SHOP, ORDER_ID)  # the lease ran out meanwhile
-        return await original(*args)
+        return await original(order_id, lines, note, key)
 
-    erp(world).amend = slow_amend  # type: ignore[method-assign]
+    world.eu.amend = slow_amend  # type: ignore[method-assign]
     with pytest.raises(TransientFailure):
         await world.service.handle(webhook("orders/edited", edited()))
     assert "amended" not in steps(world)
@@ -350,20 +289,20 @@ async def test_a_full_cancel_before_shipment_cancels_the_sale(world: World) -> N
     await world.service.handle(webhook("orders/cancelled", shopify_order(
         ("TSHIRT-BLK-M", 2, 2), cancelled_at="2026-11-21"
     )))  # fmt: skip
-    assert erp(world).cancelled == ["eu-1"]
-    assert erp(world).return_calls == 0
+    assert world.eu.cancelled == ["eu-1"]
+    assert world.eu.return_calls == 0
     assert world.pipeline.state(SHOP, ORDER_ID) == "cancelled"
 
 
 async def test_a_cancel_after_shipment_makes_one_return_of_what_shipped(world: World) -> None:
     await create(world)
-    erp(world).shipped.add("eu-1")
+    world.eu.shipped.add("eu-1")
     cancel = webhook("orders/cancelled", shopify_order(
         ("TSHIRT-BLK-M", 2, 2), ("MUG-WHT", 1, 1), cancelled_at="2026-11-21"
     ))  # fmt: skip
 
     await world.service.handle(cancel)
-    assert list(erp(world).returned) == ["eu-1"]
+    assert list(world.eu.returned) == ["eu-1"]
     assert world.pipeline.state(SHOP, ORDER_ID) == "cancelled"
     assert steps(world)[-1] == "returned after cancel"
     assert details(world)[-1] == (
@@ -375,25 +314,20 @@ async def test_a_cancel_after_shipment_makes_one_return_of_what_shipped(world: W
 
     # Delivered again: the ERP answers the return it made; no second one.
     await world.service.handle(cancel)
-    assert erp(world).return_calls == 2
-    assert len(erp(world).returned) == 1
+    assert world.eu.return_calls == 2
+    assert len(world.eu.returned) == 1
 
 
 async def test_a_cancel_refused_with_nothing_shipped_is_an_exception(world: World) -> None:
     await create(world)
-    original = erp(world).cancel
-
-    async def refuse(order_id: str) -> Any:
-        raise Rejected("erp eu cancel order: 409", {"status": 409, "detail": "invoice paid"})
-
-    erp(world).cancel = refuse  # type: ignore[method-assign]
+    world.eu.uncancellable["eu-1"] = "invoice paid"
     with pytest.raises(PermanentFailure) as failure:
         await world.service.handle(webhook("orders/cancelled", shopify_order(
             ("TSHIRT-BLK-M", 2, 2), cancelled_at="2026-11-21"
         )))  # fmt: skip
-    erp(world).cancel = original  # type: ignore[method-assign]
     assert failure.value.kind == "cancel-after-shipment"
+    assert isinstance(failure.value.__cause__, NothingToReturn)
     assert "invoice paid" in failure.value.reason
-    assert erp(world).returned == {}
+    assert world.eu.returned == {}
     assert world.pipeline.state(SHOP, ORDER_ID) == "acknowledged"
-    assert erp(world).orders["eu-1"].status == ErpOrderStatus.CONFIRMED
+    assert world.eu.orders["eu-1"].status == ErpOrderStatus.CONFIRMED

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import itertools
+import logging
+import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -11,12 +14,23 @@ from typing import Any
 import msgspec
 import pytest
 
+from process_apis.orders.downstream import NothingToReturn
 from process_apis.orders.exceptions import exception_id
+from process_apis.orders.locks import RedisOrderLocks
 from process_apis.orders.mapping import external_reference
 from process_apis.orders.service import NotReplayable, OrdersService
 from process_apis.orders.settings import OrdersSettings
-from shared.events import Attempt, Entry, PermanentFailure, TransientFailure
+from shared.events import (
+    Attempt,
+    Entry,
+    PermanentFailure,
+    StreamWorker,
+    TransientFailure,
+    publish,
+    stream_keys,
+)
 from shared.models import Customer, OrderLine, SalesOrderDraft
+from shared.problems import Conflict, ServiceUnavailable
 from shared.streams import ChannelOrder, WebhookEvent, encode_entry
 from tests.unit.orders.fakes import (
     FakeAcknowledgements,
@@ -258,16 +272,31 @@ async def test_a_cancel_finds_an_order_the_pipeline_lost_track_of(world: World) 
     assert world.pipeline.state(SHOP, ORDER_ID) == "cancelled"
 
 
-async def test_a_cancel_after_shipment_becomes_an_exception(world: World) -> None:
+async def test_a_cancel_after_shipment_returns_what_shipped(world: World) -> None:
     await create(world)
     world.eu.shipped.add("eu-1")
+    await world.service.handle(webhook("orders/cancelled", order(cancelled_at="2026-11-21")))
+
+    assert world.eu.cancelled == []
+    assert list(world.eu.returned) == ["eu-1"]
+    assert world.pipeline.steps(SHOP, ORDER_ID)[-1] == "returned after cancel"
+    assert world.pipeline.state(SHOP, ORDER_ID) == "cancelled"
+    assert world.exceptions.records == {}
+
+
+async def test_a_cancel_refused_with_nothing_shipped_becomes_an_exception(world: World) -> None:
+    await create(world)
+    world.eu.uncancellable["eu-1"] = "the invoice is paid"
     cancel = webhook("orders/cancelled", order(cancelled_at="2026-11-21"))
 
     with pytest.raises(PermanentFailure) as failure:
         await world.service.handle(cancel)
     assert failure.value.kind == "cancel-after-shipment"
-    assert "refund or return needed" in failure.value.reason
+    assert "the invoice is paid" in failure.value.reason
+    assert "refund or credit by hand" in failure.value.reason
+    assert isinstance(failure.value.__cause__, NothingToReturn)
     assert world.eu.cancelled == []
+    assert world.eu.returned == {}
     assert world.pipeline.state(SHOP, ORDER_ID) == "acknowledged"
 
     await world.service.on_dead_letter(cancel, failure.value.reason, failure.value.kind)
@@ -349,6 +378,111 @@ async def test_topics_of_other_processes_are_left_alone(world: World) -> None:
     await world.service.handle(webhook("refunds/create", {"id": 1, "order_id": int(ORDER_ID)}))
     assert world.pipeline.summaries == {}
     assert world.locks.taken == []
+
+
+# -- the order's lock -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("refusal", "words"),
+    [
+        (
+            Conflict(
+                f"order:{SHOP}:{ORDER_ID} is being processed by another request", retry_after=1
+            ),
+            "held by another worker",
+        ),
+        (
+            ServiceUnavailable(
+                "lock store unavailable: Error 111 connecting to 127.0.0.1:6379.\n"
+                "Connection refused.",
+                retry_after=2,
+            ),
+            "out of reach",
+        ),
+    ],
+)
+@pytest.mark.parametrize("topic", ["orders/create", "orders/cancelled"])
+async def test_a_lock_that_cannot_be_taken_is_a_transient_failure_and_one_warning(
+    world: World, caplog: pytest.LogCaptureFixture, refusal: Exception, words: str, topic: str
+) -> None:
+    world.locks.refuse = refusal
+    entry = webhook(topic, order(cancelled_at="2026-11-21") if "cancel" in topic else None)
+
+    with caplog.at_level(logging.DEBUG), pytest.raises(TransientFailure) as failure:
+        await world.service.handle(entry)
+    reason = failure.value.reason
+    assert reason.startswith(f"{SHOP} {ORDER_ID}: the order's lock is {words} (")
+    assert "\n" not in reason
+    assert failure.value.retry_after == getattr(refusal, "retry_after", None)
+    assert failure.value.__cause__ is refusal
+    [line] = caplog.records
+    assert (line.name, line.levelno, line.exc_info) == ("strata.orders", logging.WARNING, None)
+    assert line.getMessage() == f"entry {entry.id}, attempt 1: {reason}"
+    assert world.pipeline.summaries == {}
+    assert world.eu.posted == []
+    assert world.eu.lookups == []
+
+
+async def test_a_conflict_under_the_lock_is_not_taken_for_the_locks(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    world.eu.fail = Conflict("not the lock's")
+    with caplog.at_level(logging.WARNING), pytest.raises(Conflict, match="not the lock's"):
+        await create(world)
+    assert caplog.records == []
+    assert world.locks.held == set()
+
+
+@pytest.mark.integration
+async def test_a_killed_workers_lock_is_retried_with_a_warning_not_a_traceback(
+    redis_url: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real lock and stream worker: a holder that died keeps its lease until it runs out;
+    meanwhile its order's entries wait and retry, and nothing logs an error."""
+    from redis.asyncio import Redis
+
+    from process_apis.orders import locks
+
+    monkeypatch.setattr(locks, "WAIT_FOR_HOLDER", 0.2)
+    redis = Redis.from_url(redis_url)
+    prefix, stream = f"test-{uuid.uuid4().hex[:8]}", f"orders-{uuid.uuid4().hex[:8]}"
+    # The killed worker: it took the lock and never let go (until the end of the test).
+    killed = RedisOrderLocks(redis, ttl=30, prefix=prefix).hold(SHOP, ORDER_ID)
+    await killed.__aenter__()
+    world = build()
+    service = OrdersService(
+        world.settings,
+        pipeline=world.pipeline,
+        exceptions=world.exceptions,
+        locks=RedisOrderLocks(redis, ttl=30, prefix=prefix),
+        acknowledgements=world.acks,
+        customers=world.customers,
+        stream=world.stream,
+        erps={"eu": world.eu, "us": world.us},
+        shopify=world.shopify,
+    )
+    worker = StreamWorker(redis, stream, "orders", service.handle, block=0.05, base_delay=30)
+    await worker.ensure_group()
+    await publish(redis, stream, webhook("orders/create").payload)
+    _, retry_set, _ = stream_keys(stream)
+    task = asyncio.create_task(worker.run())
+    try:
+        with caplog.at_level(logging.INFO):
+            async with asyncio.timeout(10):
+                while not await redis.zcard(retry_set):
+                    await asyncio.sleep(0.05)
+    finally:
+        worker.stop()
+        await task
+        await killed.__aexit__(None, None, None)
+        await redis.aclose()
+
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []
+    [line] = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert line.name == "strata.orders"
+    assert "the order's lock is held by another worker" in line.getMessage()
+    assert world.eu.posted == []
 
 
 # -- dead letters and replay ------------------------------------------------------------------
