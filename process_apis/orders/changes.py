@@ -99,7 +99,9 @@ def lines_fingerprint(wanted: Mapping[str, int]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def wanted_lines(shop: str, order: dict[str, Any]) -> list[OrderLine] | None:
+def wanted_lines(
+    shop: str, order: dict[str, Any], custom_item_sku: str | None = None
+) -> list[OrderLine] | None:
     """The product lines of Shopify's order as it is now; None when no unit is left."""
     items = order.get("line_items")
     if (
@@ -111,7 +113,7 @@ def wanted_lines(shop: str, order: dict[str, Any]) -> list[OrderLine] | None:
     ):
         return None
     try:
-        draft = to_sales_order(shop, order)
+        draft = to_sales_order(shop, order, custom_item_sku=custom_item_sku)
     except MappingError as exc:
         raise PermanentFailure(f"mapping failed: {exc}", kind="mapping") from exc
     return [line for line in draft.lines if line.kind == LineKind.PRODUCT]
@@ -178,7 +180,7 @@ class OrderChanges:
         if current.get("cancelled_at"):
             await self._record(held, f"{topic} noted", detail="cancelled in Shopify")
             return
-        wanted = wanted_lines(shop, current)
+        wanted = wanted_lines(shop, current, self.settings.custom_item_sku(shop))
         if wanted is None:
             # Every unit removed or refunded before shipping: the order is cancelled.
             await self.cancel(held, current)
@@ -249,7 +251,9 @@ class OrderChanges:
         if not (instance and erp_id) or instance not in self.erps:
             # Not posted by us (yet): look for it where routing would have sent it.
             try:
-                draft = to_sales_order(shop, body)
+                draft = to_sales_order(
+                    shop, body, custom_item_sku=self.settings.custom_item_sku(shop)
+                )
                 instance = choose_instance(
                     draft,
                     shop,

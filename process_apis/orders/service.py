@@ -280,7 +280,7 @@ class OrdersService:
         if self.settings.acknowledge_in_shopify:
             await self.acknowledgements.awaiting(shop, order_id)
         try:
-            draft = to_sales_order(shop, body)
+            draft = to_sales_order(shop, body, custom_item_sku=self.settings.custom_item_sku(shop))
         except MappingError as exc:
             raise PermanentFailure(f"mapping failed: {exc}", kind="mapping") from exc
         await self._record(held, "validated", state="validated")

@@ -26,7 +26,7 @@ from tests.support.tokens import TokenMint
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
 EU = "demo-eu.myshopify.com"
 ROOT = Path(__file__).resolve().parents[2]
-TOPICS = [*SandboxSettings().webhook_topics, "orders/edited"]
+TOPICS = list(SandboxSettings().webhook_topics)
 
 
 @pytest.fixture(scope="module")

@@ -107,7 +107,8 @@ async def test_a_holder_whose_lease_ran_out_records_nothing_and_retries() -> Non
     assert world.shopify.acknowledged == []
     assert world.locks.held == set()
 
-    world.eu.locks = FakeLocks()  # the ERP is fast again
+    assert isinstance(world.eu, LeaseLostDuringPost)
+    world.eu.locks = FakeLocks()  # the ERP is fast again: it takes no lease away
     await create(world)
     assert world.pipeline.state(SHOP, ORDER_ID) == "acknowledged"
     assert len(world.eu.orders) == 1

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -64,7 +65,7 @@ def test_removed_lines_are_skipped() -> None:
         (lambda o: o.pop("id"), "id"),
     ],
 )
-def test_bad_payloads_name_the_field(change, field) -> None:
+def test_bad_payloads_name_the_field(change: Callable[[dict[str, Any]], Any], field: str) -> None:
     order = copy.deepcopy(ORDER)
     change(order)
     with pytest.raises(MappingError) as info:
