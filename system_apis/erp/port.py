@@ -149,10 +149,12 @@ class ErpPort(Protocol):
     async def create_sales_order(self, draft: SalesOrderDraft) -> SalesOrder:
         """Create and confirm a sales order; the caller has checked it does not exist yet."""
 
-    async def confirm_sales_order(self, order_id: str) -> SalesOrder:
-        """Complete an order left ``draft`` or ``quoted`` to confirmed (the same order, the
-        same id); an order past that is returned as it stands. OrderNotFound if none; a
-        refusal as in :meth:`create_sales_order`."""
+    async def confirm_sales_order(self, order_id: str, draft: SalesOrderDraft) -> SalesOrder:
+        """Complete an order that an interrupted posting of ``draft`` left ``draft`` or
+        ``quoted`` to confirmed (the same order, the same id), its total first checked
+        against ``draft.expected_total`` as :meth:`create_sales_order` checks it; an order
+        past that is returned as it stands. OrderNotFound if none; a refusal as in
+        :meth:`create_sales_order`."""
 
     async def get_sales_order(self, order_id: str) -> SalesOrder:
         """A sales order by ERP id; OrderNotFound if none."""

@@ -7,8 +7,9 @@ whatever the caller retries, and even if a replica crashed between the ERP's cre
 idempotency record (the lookup then finds the order the crashed replica made).
 
 An order the lookup finds unconfirmed (a draft or quotation left by a crash or timeout between
-the ERP's create and confirm) is not an answer: posting resumes it, confirming that same order
-rather than creating another.
+the ERP's create and confirm) is not an answer: posting resumes it with the draft being posted,
+so that its total is checked against the draft's ``expected_total`` as on creation, and
+confirms that same order rather than creating another.
 
 Changes to one order (amend, cancel, return what shipped) run one at a time across replicas,
 under a lock on the order's id: each compares what the ERP holds with what is asked before it
@@ -62,14 +63,16 @@ class ErpService:
     async def post_sales_order(self, draft: SalesOrderDraft) -> PostedOrder:
         """Create the order unless one with the same external reference exists already.
 
-        An unconfirmed one is completed (``created`` is then true: this call confirmed it).
+        An unconfirmed one is completed with ``draft``: its total checked against the
+        draft's expected total, then confirmed (``created`` is then true: this call
+        confirmed it).
         """
         async with self.store.exclusive(f"{self.instance}:ref:{draft.external_reference}"):
             existing = await self.port.find_sales_order(draft.external_reference)
             if existing is None:
                 return PostedOrder(await self.port.create_sales_order(draft), created=True)
             if existing.status in UNCONFIRMED:
-                confirmed = await self.port.confirm_sales_order(existing.id)
+                confirmed = await self.port.confirm_sales_order(existing.id, draft)
                 return PostedOrder(without_removed_lines(confirmed), created=True)
             return PostedOrder(without_removed_lines(existing), created=False)
 

@@ -108,7 +108,7 @@ async def test_the_adapter_completes_a_sale_left_unconfirmed(
     assert half_made is not None
     assert half_made.status == left
 
-    order = await erp.confirm_sales_order(half_made.id)
+    order = await erp.confirm_sales_order(half_made.id, draft)
 
     assert order.id == half_made.id
     assert order.status in POSTED
@@ -146,10 +146,11 @@ async def test_posting_through_the_erp_service_resumes_the_half_made_sale(
 async def test_confirming_a_confirmed_sale_leaves_it_as_it_stands(
     erp: TrytonAdapter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    order = await erp.create_sales_order(a_draft())
+    draft = a_draft()
+    order = await erp.create_sales_order(draft)
     calls = interrupt_at(erp, monkeypatch, "no-such-method")
 
-    again = await erp.confirm_sales_order(order.id)
+    again = await erp.confirm_sales_order(order.id, draft)
 
     assert again.id == order.id
     assert again.status in POSTED

@@ -119,7 +119,7 @@ class InMemoryErp:
             self.stock[line.sku] -= line.quantity
         return order
 
-    async def confirm_sales_order(self, order_id: str) -> SalesOrder:
+    async def confirm_sales_order(self, order_id: str, draft: SalesOrderDraft) -> SalesOrder:
         # Orders made here are confirmed at once: there is never a half-made one to complete.
         return await self.get_sales_order(order_id)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import msgspec
 import pytest
 
 from shared.models import (
@@ -16,15 +17,21 @@ from shared.models import (
     SalesOrderDraft,
     TaxLine,
 )
-from system_apis.erp.adapters.tryton.sales import (
+from system_apis.erp.adapters.tryton.catalogue import CachedProduct
+from system_apis.erp.adapters.tryton.pricing import (
     ChargeProducts,
     PricedLine,
     SaleTax,
+    check_products,
     fit_unit_price,
     price_sale,
+    sale_line,
+    sale_products,
+    settled_adjustment,
+    tax_rates,
     tryton_line_taxes,
 )
-from system_apis.erp.port import ErpRejected
+from system_apis.erp.port import ErpRejected, UnknownSku
 
 VAT21 = SaleTax(1, Decimal("0.21"), "VAT 21%")
 OHIO = (
@@ -194,3 +201,84 @@ def test_yen_have_no_minor_unit() -> None:
 def test_fit_falls_back_to_the_nearest_price() -> None:
     # No price makes 0.01 at 21 % carry 0.05 of tax: the nearest is posted.
     assert fit_unit_price(CENT, 1, (VAT21,), Decimal("0.05"), CENT) == Decimal("0.0100")
+
+
+def test_a_difference_left_after_quoting_settles_on_the_adjustment_line() -> None:
+    line = OrderLine(sku="A", quantity=1, unit_price=Decimal("5.00"))
+    order = draft(line, expected_total=Decimal("15.69"))
+    # The ERP totals 15.71 with an adjustment of -0.01 on it: the line must hold -0.03.
+    settled = settled_adjustment(
+        order, Decimal("15.71"), Decimal("-0.01"), max_adjustment=Decimal("1.00")
+    )
+    assert settled == Decimal("-0.03")
+    assert settled_adjustment(order, Decimal("15.69"), Decimal("-0.01")) == Decimal("-0.01")
+
+
+def test_without_an_expected_total_the_adjustment_stays_as_it_is() -> None:
+    line = OrderLine(sku="A", quantity=1, unit_price=Decimal("5.00"))
+    assert settled_adjustment(draft(line), Decimal("99.00"), Decimal("0.02")) == Decimal("0.02")
+
+
+def test_a_sale_made_otherwise_than_the_order_is_refused_not_adjusted() -> None:
+    # A half-made sale of other lines: 25.00 where the channel says 15.00.
+    line = OrderLine(sku="A", quantity=1, unit_price=Decimal("15.00"))
+    order = draft(line, expected_total=Decimal("15.00"))
+    with pytest.raises(ErpRejected) as info:
+        settled_adjustment(order, Decimal("25.00"), Decimal(0), max_adjustment=Decimal("1.00"))
+    assert [e["field"] for e in info.value.errors or []] == ["expected_total"]
+    assert "-10.00" in str(info.value)
+
+
+def test_the_adjustment_limit_counts_what_the_line_holds_already() -> None:
+    line = OrderLine(sku="A", quantity=1, unit_price=Decimal("5.00"))
+    order = draft(line, expected_total=Decimal("5.00"))
+    with pytest.raises(ErpRejected):
+        settled_adjustment(order, Decimal("4.50"), Decimal("0.80"), max_adjustment=Decimal("1.00"))
+
+
+def test_a_priced_line_becomes_tryton_values_on_its_product() -> None:
+    product = CachedProduct(id=7, unit=1, name="Tote", salable=True, expires=0.0)
+    taxed = PricedLine(
+        product="A", quantity=2, unit_price=Decimal("8.2620"), taxes=(VAT21,), description=""
+    )
+    assert sale_line(taxed, product) == {
+        "type": "line",
+        "product": 7,
+        "quantity": 2.0,
+        "unit": 1,
+        "unit_price": Decimal("8.2620"),
+        "description": "Tote",
+        "taxes": [["add", [1]]],
+    }
+    untaxed = msgspec.structs.replace(taxed, taxes=(), description="Rounding adjustment")
+    assert "taxes" not in sale_line(untaxed, product)
+    assert sale_line(untaxed, product)["description"] == "Rounding adjustment"
+
+
+def test_a_sale_needs_its_skus_then_its_charge_products() -> None:
+    card = OrderLine(sku="GC-50", quantity=1, unit_price=Decimal("50.00"), kind=LineKind.GIFT_CARD)
+    line = OrderLine(sku="A", quantity=1, unit_price=Decimal("5.00"), taxes=[vat("1.05")])
+    shipping = OrderCharge(kind=ChargeKind.SHIPPING, amount=Decimal("4.95"))
+    order = draft(line, card, charges=[shipping], expected_total=Decimal("61.00"))
+    assert sale_products(order, ChargeProducts()) == ["A", "ADJUSTMENT", "GIFT-CARD", "SHIPPING"]
+    assert sale_products(draft(line), ChargeProducts()) == ["A"]
+    assert tax_rates(order) == {Decimal("0.21")}
+
+
+def test_products_the_erp_lacks_or_does_not_sell_are_named() -> None:
+    sold = CachedProduct(id=1, unit=1, name="A", salable=True, expires=0.0)
+    unsold = msgspec.structs.replace(sold, salable=False)
+    lines = [OrderLine(sku=sku, quantity=1, unit_price=Decimal("1.00")) for sku in "ABC"]
+    with pytest.raises(UnknownSku) as unknown:
+        check_products(draft(*lines), {"A": sold, "B": unsold}, ChargeProducts())
+    assert unknown.value.errors == [
+        {"field": "lines[1].sku", "message": "SKU 'B' is not for sale"},
+        {"field": "lines[2].sku", "message": "unknown SKU 'C'"},
+    ]
+    with pytest.raises(ErpRejected) as charges:
+        check_products(
+            draft(lines[0], expected_total=Decimal("1.00")), {"A": sold}, ChargeProducts()
+        )
+    assert charges.value.errors == [
+        {"field": "charges", "message": "no salable charge product 'ADJUSTMENT'"}
+    ]

@@ -115,9 +115,10 @@ class TrytonAdapter:
         """Create, quote and confirm a sale; UnknownSku names each line whose SKU is unknown."""
         return await self._sales.create_sales_order(draft)
 
-    async def confirm_sales_order(self, order_id: str) -> SalesOrder:
-        """Quote (if a draft) and confirm a sale an interrupted posting left unconfirmed."""
-        return await self._sales.confirm_sales_order(order_id)
+    async def confirm_sales_order(self, order_id: str, draft: SalesOrderDraft) -> SalesOrder:
+        """Complete a sale an interrupted posting of ``draft`` left unconfirmed: quoted (if a
+        draft), its total checked against the draft's, confirmed."""
+        return await self._sales.confirm_sales_order(order_id, draft)
 
     async def cancel_sales_order(self, order_id: str) -> SalesOrder:
         """Cancel a sale; OrderAlreadyShipped once a shipment is shipped or done."""

@@ -1,31 +1,25 @@
 """Sales orders in Tryton: create (quote and confirm), find by reference, read, cancel.
 
 A sale is built from ids the catalogue and the customers cache: when the ERP refuses a sale
-built from cached ids, they are looked up again and the sale posted once more.
-
-A channel's order is posted so that the sale's total equals the channel's (Shopify's
-``current_total_price``) to the minor unit: lines at their discounted net unit price with
-their taxes, charges (shipping, duties, tips, fees, unallocated discounts) on non-stock
-products, and, where Tryton's arithmetic can't reproduce the channel's, one adjustment line
-named as such. See :func:`price_sale`.
+built from cached ids, they are looked up again and the sale posted once more. Its lines are
+priced by :func:`system_apis.erp.adapters.tryton.pricing.price_sale`, so that the sale's
+total is the channel's to the minor unit; after quoting, the ERP's total is compared with
+the channel's and the one adjustment line set to any difference left.
 
 Creating, quoting and confirming are three requests. A timeout or crash between them leaves
 a draft or a quotation carrying the order's reference: :meth:`SalesOrders.find_sales_order`
 reports it as such (status ``draft`` or ``quoted``) and
-:meth:`SalesOrders.confirm_sales_order` completes that same sale.
+:meth:`SalesOrders.confirm_sales_order` completes that same sale, checking its total as
+creating does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import itertools
-import time
-from collections.abc import Mapping, Sequence
-from decimal import ROUND_HALF_EVEN, Decimal
+from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
-
-import msgspec
 
 from shared.models import (
     ChargeKind,
@@ -36,11 +30,24 @@ from shared.models import (
     OrderStatus,
     SalesOrder,
     SalesOrderDraft,
-    TaxLine,
     minor_unit,
 )
 from system_apis.erp.adapters.tryton.catalogue import CachedProduct, Catalogue
+from system_apis.erp.adapters.tryton.master_data import SalesMasterData
 from system_apis.erp.adapters.tryton.parties import Customers
+from system_apis.erp.adapters.tryton.pricing import (
+    ChargeProducts,
+    PricedLine,
+    adjustment_description,
+    charge_products,
+    check_products,
+    price_sale,
+    sale_line,
+    sale_products,
+    settled_adjustment,
+    tax_rates,
+    tryton_amount,
+)
 from system_apis.erp.adapters.tryton.rows import (
     SHIPPED_STATES,
     Row,
@@ -50,7 +57,7 @@ from system_apis.erp.adapters.tryton.rows import (
 )
 from system_apis.erp.adapters.tryton_rpc import TrytonRpc
 from system_apis.erp.adapters.tryton_settings import TrytonSettings
-from system_apis.erp.port import ErpRejected, OrderAlreadyShipped, OrderNotFound, UnknownSku
+from system_apis.erp.port import ErpRejected, OrderAlreadyShipped, OrderNotFound
 
 _SALE_FIELDS = [
     "number",
@@ -83,11 +90,6 @@ _STATUS = {
 _UNFINISHED_STATES = frozenset({"draft", "quotation"})
 _OPEN_SHIPMENT_STATES = frozenset({"draft", "waiting", "assigned", "picked", "packed"})
 _CANCELLABLE_INVOICE_STATES = frozenset({"draft", "validated", "posted"})
-# Tryton keeps unit prices to this many places (``[product] price_decimal``, default 4).
-PRICE_PLACES = 4
-_PRICE_QUANTUM = Decimal(1).scaleb(-PRICE_PLACES)
-# Prices tried either side of a line's exact unit price (a yen spans 10,000 of them).
-_MAX_FIT_STEPS = 5_000
 
 
 class _StaleCache(Exception):
@@ -99,7 +101,7 @@ class _StaleCache(Exception):
 
 
 class SalesOrders:
-    """Tryton sales as canonical sales orders, with currency ids cached."""
+    """Tryton sales as canonical sales orders."""
 
     def __init__(
         self,
@@ -114,7 +116,6 @@ class SalesOrders:
         self._settings = settings
         self._catalogue = catalogue
         self._customers = customers
-        self._currencies: dict[str, int] = {}
         self._master = SalesMasterData(rpc, settings)
         self._charges = charge_products(settings)
 
@@ -180,47 +181,19 @@ class SalesOrders:
         return held
 
     async def _post_sale(self, draft: SalesOrderDraft, *, cached: bool) -> SalesOrder:
-        charge_codes = {self._charges.for_charge(charge.kind) for charge in draft.charges}
-        if any(line.kind is LineKind.GIFT_CARD for line in draft.lines):
-            charge_codes.add(self._charges.gift_card)
-        if draft.expected_total is not None:
-            charge_codes.add(self._charges.adjustment)
-        skus = [line.sku for line in draft.lines if line.kind is not LineKind.GIFT_CARD]
-        rates = {t.rate.normalize() for line in draft.lines for t in line.taxes} | {
-            t.rate.normalize() for charge in draft.charges for t in charge.taxes
-        }
         products, currency, warehouse, parties, taxes, payment_term = await asyncio.gather(
-            self._catalogue.resolve_skus([*skus, *sorted(charge_codes)]),
-            self._currency_id(draft.currency),
+            self._catalogue.resolve_skus(sale_products(draft, self._charges)),
+            self._master.currency(draft.currency),
             self._catalogue.warehouse_id(self._settings.warehouse_code),
             self._customers.parties_for(
                 draft.customer.email, cached=cached, company=draft.company_name
             ),
-            self._master.taxes(rates) if rates else _no_taxes(),
-            self._master.payment_term(draft.payment_terms) if draft.payment_terms else _none(),
+            self._master.taxes(tax_rates(draft)),
+            self._master.payment_term(draft.payment_terms),
         )
-        errors = [
-            {"field": f"lines[{i}].sku", "message": f"unknown SKU {line.sku!r}"}
-            if line.sku not in products
-            else {"field": f"lines[{i}].sku", "message": f"SKU {line.sku!r} is not for sale"}
-            for i, line in enumerate(draft.lines)
-            if line.kind is not LineKind.GIFT_CARD
-            and (line.sku not in products or not products[line.sku].salable)
-        ]
-        if errors:
-            raise UnknownSku("; ".join(e["message"] for e in errors), errors=errors)
-        missing = sorted(c for c in charge_codes if c not in products or not products[c].salable)
-        if missing:
-            raise ErpRejected(
-                f"the ERP has no salable product {', '.join(missing)} for the order's charges",
-                errors=[
-                    {"field": "charges", "message": f"no salable charge product {code!r}"}
-                    for code in missing
-                ],
-            )
-        limit = self._settings.max_adjustment_minor_units * minor_unit(draft.currency)
-        priced = price_sale(draft, taxes, self._charges, max_adjustment=limit)
-        lines = [self._sale_line(line, products) for line in priced.lines]
+        check_products(draft, products, self._charges)
+        priced = price_sale(draft, taxes, self._charges, max_adjustment=self._limit(draft))
+        lines = [sale_line(line, products[line.product]) for line in priced.lines]
         values: dict[str, Any] = {
             "company": self._rpc.context.get("company"),
             "currency": currency,
@@ -247,8 +220,10 @@ class SalesOrders:
             if cached:
                 raise _StaleCache(rejection) from rejection
             raise
-        row = await self._quote_and_check(sale_id, draft, priced, products)
         try:
+            row = await self._quote_and_check(
+                sale_id, draft, adjustment=priced.adjustment, products=products
+            )
             await self._rpc.execute("sale.sale", "confirm", [sale_id])
         except ErpRejected:
             await self._discard(sale_id)
@@ -287,95 +262,119 @@ class SalesOrders:
             else None,
         )
 
+    def _limit(self, draft: SalesOrderDraft) -> Decimal:
+        """The largest adjustment line ``draft`` may carry."""
+        return self._settings.max_adjustment_minor_units * minor_unit(draft.currency)
+
     async def _quote_and_check(
         self,
         sale_id: int,
         draft: SalesOrderDraft,
-        priced: PricedSale,
-        products: Mapping[str, CachedProduct],
+        *,
+        quote: bool = True,
+        adjustment: Decimal | None = None,
+        products: Mapping[str, CachedProduct] | None = None,
     ) -> Row:
-        """Quote the new sale and read its number and totals; when its total is not the
-        channel's after all (Tryton computed otherwise than :func:`price_sale` replays),
-        bring it back to draft, set the one adjustment line to the difference, quote again."""
+        """Quote the sale (unless it is a quotation already) and read its number and totals;
+        when its total is not ``draft.expected_total`` after all (Tryton computed otherwise
+        than :func:`price_sale` replays, or the sale was made otherwise), bring it back to
+        draft, set the one adjustment line to the difference, quote again.
+
+        ``adjustment`` is what the sale's adjustment line holds, when the caller knows it;
+        ``products`` may hold the adjustment product. The row's ``adjustment`` is the
+        adjustment line's amount, or None when it was not read. ErpRejected (the sale left as
+        it is) when a step is refused, the difference is more than rounding or the ERP's
+        total is still not the channel's.
+        """
         fields = ["number", "create_date", "untaxed_amount", "tax_amount", "total_amount"]
-        try:
+        if quote:
             await self._rpc.execute("sale.sale", "quote", [sale_id])
-            [row] = await self._rpc.execute("sale.sale", "read", [sale_id], fields)
-            row["adjustment"] = priced.adjustment
-            expected = draft.expected_total
-            if expected is None or row["total_amount"] == expected:
-                return dict(row)
-            difference = expected - row["total_amount"]
-            await self._rpc.execute("sale.sale", "draft", [sale_id])
-            adjustment = _adjustment_line(priced)
-            if adjustment is None:
-                line = PricedLine(
-                    product=self._charges.adjustment,
-                    quantity=1,
-                    unit_price=difference,
-                    taxes=(),
-                    description=f"Rounding adjustment vs {_channel_name(draft)} total",
-                    charge="adjustment",
-                )
-                change: list[Any] = ["create", [self._sale_line(line, products)]]
-            else:
-                [existing] = await self._rpc.execute(
-                    "sale.line",
-                    "search",
-                    [("sale", "=", sale_id), ("product.code", "=", self._charges.adjustment)],
-                )
-                price = adjustment.unit_price + difference
-                change = ["write", [existing], {"unit_price": price}]
-            await self._rpc.execute("sale.sale", "write", [sale_id], {"lines": [change]})
-            await self._rpc.execute("sale.sale", "quote", [sale_id])
-            [row] = await self._rpc.execute("sale.sale", "read", [sale_id], fields)
-            row["adjustment"] = priced.adjustment + difference
-            if row["total_amount"] != expected:
-                raise ErpRejected(
-                    f"the ERP totals the order {row['total_amount']}, not {expected}",
-                    errors=[{"field": "expected_total", "message": "the ERP's total differs"}],
-                )
+        [row] = await self._rpc.execute("sale.sale", "read", [sale_id], fields)
+        row["adjustment"] = adjustment
+        expected = draft.expected_total
+        if expected is None or row["total_amount"] == expected:
             return dict(row)
-        except ErpRejected:
-            await self._discard(sale_id)
-            raise
+        code = self._charges.adjustment
+        found = await self._rpc.execute(
+            "sale.line",
+            "search_read",
+            [("sale", "=", sale_id), ("product.code", "=", code)],
+            0,
+            None,
+            [("id", "ASC")],
+            ["unit_price", "quantity"],
+        )
+        held = sum(
+            ((line["unit_price"] or Decimal(0)) * quantity(line["quantity"]) for line in found),
+            Decimal(0),
+        )
+        settled = settled_adjustment(
+            draft, row["total_amount"], held, max_adjustment=self._limit(draft)
+        )
+        await self._rpc.execute("sale.sale", "draft", [sale_id])
+        change: list[Any]
+        if found and not settled:
+            # Nothing left to adjust: the sale looks as creating it would have made it.
+            change = ["delete", [line["id"] for line in found]]
+        elif found:
+            price = found[0]["unit_price"] + settled - held
+            change = ["write", [found[0]["id"]], {"unit_price": price}]
+        else:
+            line = PricedLine(
+                product=code,
+                quantity=1,
+                unit_price=settled,
+                taxes=(),
+                description=adjustment_description(draft),
+                charge="adjustment",
+            )
+            change = ["create", [sale_line(line, await self._adjustment_product(products))]]
+        await self._rpc.execute("sale.sale", "write", [sale_id], {"lines": [change]})
+        await self._rpc.execute("sale.sale", "quote", [sale_id])
+        [row] = await self._rpc.execute("sale.sale", "read", [sale_id], fields)
+        row["adjustment"] = settled
+        if row["total_amount"] != expected:
+            raise ErpRejected(
+                f"the ERP totals the order {row['total_amount']}, not {expected}",
+                errors=[{"field": "expected_total", "message": "the ERP's total differs"}],
+            )
+        return dict(row)
 
-    async def _quote_and_confirm(self, sale_id: int, state: str) -> None:
-        try:
-            if state == "draft":
-                await self._rpc.execute("sale.sale", "quote", [sale_id])
-            await self._rpc.execute("sale.sale", "confirm", [sale_id])
-        except ErpRejected:
-            await self._discard(sale_id)
-            raise
+    async def _adjustment_product(
+        self, products: Mapping[str, CachedProduct] | None
+    ) -> CachedProduct:
+        code = self._charges.adjustment
+        if products is None or code not in products:
+            products = await self._catalogue.resolve_skus([code])
+        product = products.get(code)
+        if product is None or not product.salable:
+            raise ErpRejected(
+                f"the ERP has no salable product {code} for the order's adjustment",
+                errors=[{"field": "charges", "message": f"no salable charge product {code!r}"}],
+            )
+        return product
 
-    async def confirm_sales_order(self, order_id: str) -> SalesOrder:
-        """Quote (if a draft) and confirm a sale left unconfirmed; the sale as it then stands.
+    async def confirm_sales_order(self, order_id: str, draft: SalesOrderDraft) -> SalesOrder:
+        """Complete a sale left unconfirmed by an interrupted posting of ``draft``: quote it
+        (if a draft), check its total against ``draft.expected_total`` as creating does (the
+        one adjustment line set to a rounding difference), confirm it; the sale as it then
+        stands.
 
         A sale past quotation (confirmed, processing, done, cancelled) is left as it is.
-        Created in one transaction with its lines by the interrupted posting, the sale needs
-        nothing more than the two steps it missed. OrderNotFound if there is no such sale;
-        ErpRejected if Tryton refuses a step (the sale is then discarded, as when creating).
+        OrderNotFound if there is no such sale; ErpRejected if Tryton refuses a step or the
+        sale's total differs from the channel's by more than rounding (the sale is then
+        discarded, as when creating, so that posting again creates it afresh).
         """
         sale_id = parse_sale_id(order_id)
         row = await self._sale_row(sale_id, ["state"])
         if row["state"] in _UNFINISHED_STATES:
-            await self._quote_and_confirm(sale_id, row["state"])
+            try:
+                await self._quote_and_check(sale_id, draft, quote=row["state"] == "draft")
+                await self._rpc.execute("sale.sale", "confirm", [sale_id])
+            except ErpRejected:
+                await self._discard(sale_id)
+                raise
         return await self.get_sales_order(order_id)
-
-    def _sale_line(self, line: PricedLine, products: Mapping[str, CachedProduct]) -> Row:
-        product = products[line.product]
-        values: Row = {
-            "type": "line",
-            "product": product.id,
-            "quantity": float(line.quantity),
-            "unit": product.unit,
-            "unit_price": line.unit_price,
-            "description": line.description or product.name,
-        }
-        if line.taxes:
-            values["taxes"] = [["add", [tax.id for tax in line.taxes]]]
-        return values
 
     async def _discard(self, sale_id: int) -> None:
         # The ERP refused to quote or confirm: leave no half-made sale carrying the reference.
@@ -444,327 +443,6 @@ class SalesOrders:
         await self._rpc.execute("sale.sale", "write", [sale_id], values)
         await self._rpc.execute("sale.sale", "process", [sale_id])
         return await self.get_sales_order(order_id)
-
-    async def _currency_id(self, code: str) -> int:
-        if code not in self._currencies:
-            rows = await self._rpc.execute(
-                "currency.currency", "search_read", [], 0, None, None, ["code"]
-            )
-            self._currencies = {row["code"]: row["id"] for row in rows}
-        try:
-            return self._currencies[code]
-        except KeyError:
-            raise ErpRejected(
-                f"the ERP does not know the currency {code}",
-                errors=[{"field": "currency", "message": f"unknown currency {code}"}],
-            ) from None
-
-
-# -- Pricing: the channel's order as Tryton lines whose total is the channel's ---------------
-
-
-class SaleTax(msgspec.Struct, frozen=True):
-    """A Tryton sales tax (``account.tax``, percentage) as a sale line needs it."""
-
-    id: int
-    rate: Decimal
-    name: str
-
-
-class PricedLine(msgspec.Struct, frozen=True, kw_only=True):
-    """One sale line to post: ``product`` is a SKU (catalogue or charge product)."""
-
-    product: str
-    quantity: int
-    unit_price: Decimal
-    taxes: tuple[SaleTax, ...]
-    description: str
-    # The canonical line this comes from, or the charge's kind ("adjustment" for the one
-    # line that makes the total equal the channel's).
-    line: int | None = None
-    charge: str | None = None
-
-
-class PricedSale(msgspec.Struct, frozen=True, kw_only=True):
-    """The lines to post and the totals Tryton will compute from them."""
-
-    lines: list[PricedLine]
-    untaxed: Decimal
-    tax: Decimal
-    adjustment: Decimal
-
-    @property
-    def total(self) -> Decimal:
-        """What Tryton's ``total_amount`` will be."""
-        return self.untaxed + self.tax
-
-
-class ChargeProducts(msgspec.Struct, frozen=True, kw_only=True):
-    """The codes of the non-stock products charges and special lines post on."""
-
-    shipping: str = "SHIPPING"
-    discount: str = "DISCOUNT"
-    duty: str = "DUTY"
-    tip: str = "TIP"
-    fee: str = "FEE"
-    gift_card: str = "GIFT-CARD"
-    adjustment: str = "ADJUSTMENT"
-
-    def for_charge(self, kind: ChargeKind) -> str:
-        """The product code of charges of ``kind``."""
-        code: str = getattr(self, kind.value)
-        return code
-
-    def kind_of(self, code: str) -> str | None:
-        """The charge kind (or ``adjustment``) posted on product ``code``, if any."""
-        for kind in (*ChargeKind, "adjustment"):
-            name = kind.value if isinstance(kind, ChargeKind) else kind
-            if getattr(self, name) == code:
-                return name
-        return None
-
-
-def charge_products(settings: TrytonSettings) -> ChargeProducts:
-    """The charge products the adapter's settings name."""
-    return ChargeProducts(
-        shipping=settings.shipping_product,
-        discount=settings.discount_product,
-        duty=settings.duty_product,
-        tip=settings.tip_product,
-        fee=settings.fee_product,
-        gift_card=settings.gift_card_product,
-        adjustment=settings.adjustment_product,
-    )
-
-
-def price_sale(
-    draft: SalesOrderDraft,
-    taxes: Mapping[Decimal, Sequence[SaleTax]],
-    products: ChargeProducts,
-    *,
-    max_adjustment: Decimal | None = None,
-) -> PricedSale:
-    """The sale lines for ``draft`` and the totals Tryton will compute for them.
-
-    Each line is posted at its discounted net unit price (discounts folded in, as Tryton's
-    own Shopify connector does, so each line's tax base is the channel's and per-line tax
-    rounding lands on the channel's tax), to Tryton's four places; taxes included in a
-    price are taken out using the channel's own tax amounts. Charges post on their non-stock
-    products, an unallocated order discount at a negative price. Where Tryton's arithmetic
-    (replayed here: amounts and each line's taxes rounded half-even to the currency) does
-    not reach ``draft.expected_total``, one adjustment line carries the difference; beyond
-    ``max_adjustment`` the order is refused (ErpRejected) rather than adjusted. Each tax rate
-    must match a Tryton tax (ErpRejected naming the rate otherwise).
-    """
-    lines: list[PricedLine] = []
-    errors: list[dict[str, str]] = []
-    unit = minor_unit(draft.currency)
-
-    def tryton_taxes(field: str, rates: Sequence[TaxLine]) -> tuple[SaleTax, ...]:
-        chosen: list[SaleTax] = []
-        for i, tax in enumerate(rates):
-            percent = f"{(tax.rate * 100).normalize():f} %"
-            candidates = [t for t in taxes.get(tax.rate.normalize(), ()) if t not in chosen]
-            if not candidates:
-                errors.append(
-                    {
-                        "field": f"{field}.taxes[{i}].rate",
-                        "message": f"the ERP has no sales tax at rate {tax.rate} "
-                        f"({percent}{', ' + tax.title if tax.title else ''})",
-                    }
-                )
-                continue
-            named = [
-                t for t in candidates if tax.title and tax.title.casefold() in t.name.casefold()
-            ]
-            chosen.append((named or candidates)[0])
-        return tuple(sorted(chosen, key=lambda t: t.id))
-
-    for i, line in enumerate(draft.lines):
-        net = line.unit_price * line.quantity - line.discount_total
-        if draft.taxes_included:
-            net -= line.tax_total
-        gift_card = line.kind is LineKind.GIFT_CARD
-        description = line.description or line.sku
-        if line.discounts:
-            titles = ", ".join(sorted({d.title for d in line.discounts if d.title}))
-            description += f" (less {line.discount_total}{' ' + titles if titles else ''})"
-        # A gift card sold is money owed, not a supply: never taxed.
-        line_taxes = () if gift_card else tryton_taxes(f"lines[{i}]", line.taxes)
-        lines.append(
-            PricedLine(
-                product=products.gift_card if gift_card else line.sku,
-                quantity=line.quantity,
-                unit_price=fit_unit_price(
-                    net, line.quantity, line_taxes, None if gift_card else line.tax_total, unit
-                ),
-                taxes=line_taxes,
-                description=description,
-                line=i,
-            )
-        )
-    for i, charge in enumerate(draft.charges):
-        net = charge.amount - charge.discount_total
-        if draft.taxes_included:
-            net -= charge.tax_total
-        if charge.kind is ChargeKind.DISCOUNT:
-            net = -net
-        description = charge.title or charge.kind.value.capitalize()
-        if charge.discounts:
-            description += f" (less {charge.discount_total})"
-        charge_taxes = tryton_taxes(f"charges[{i}]", charge.taxes)
-        tax_total = -charge.tax_total if charge.kind is ChargeKind.DISCOUNT else charge.tax_total
-        lines.append(
-            PricedLine(
-                product=products.for_charge(charge.kind),
-                quantity=1,
-                unit_price=fit_unit_price(net, 1, charge_taxes, tax_total, unit),
-                taxes=charge_taxes,
-                description=description,
-                charge=charge.kind.value,
-            )
-        )
-    if errors:
-        raise ErpRejected("; ".join(e["message"] for e in errors), errors=errors)
-    untaxed = sum((tryton_amount(line, unit) for line in lines), Decimal(0))
-    tax = sum((sum(tryton_line_taxes(line, unit), Decimal(0)) for line in lines), Decimal(0))
-    adjustment = Decimal(0)
-    if draft.expected_total is not None:
-        adjustment = draft.expected_total - (untaxed + tax)
-        if max_adjustment is not None and abs(adjustment) > max_adjustment:
-            raise ErpRejected(
-                f"the order's lines, charges and taxes come to {untaxed + tax} "
-                f"{draft.currency}, not the channel's total of {draft.expected_total}: "
-                f"a difference of {adjustment} is more than rounding",
-                errors=[
-                    {
-                        "field": "expected_total",
-                        "message": f"{draft.expected_total} differs from the sum of the "
-                        f"order's parts ({untaxed + tax}) by {adjustment}",
-                    }
-                ],
-            )
-    if adjustment:
-        lines.append(
-            PricedLine(
-                product=products.adjustment,
-                quantity=1,
-                unit_price=adjustment,
-                taxes=(),
-                description=f"Rounding adjustment vs {_channel_name(draft)} total",
-                charge="adjustment",
-            )
-        )
-        untaxed += adjustment
-    return PricedSale(lines=lines, untaxed=untaxed, tax=tax, adjustment=adjustment)
-
-
-def fit_unit_price(
-    net: Decimal,
-    quantity: int,
-    taxes: tuple[SaleTax, ...],
-    tax_total: Decimal | None,
-    unit: Decimal,
-) -> Decimal:
-    """The unit price (Tryton's four places) nearest ``net / quantity`` for which Tryton's
-    amount is ``net`` and its taxes sum to ``tax_total`` (the channel's), when one exists.
-
-    The channel takes taxes out of a tax-included price (or rounds half up) where Tryton adds
-    them to a net price (half-even): at four places there is usually a price on which both
-    agree. Failing one, the nearest price is posted and the adjustment line takes the rest.
-    """
-    exact = (net / quantity).quantize(_PRICE_QUANTUM, ROUND_HALF_EVEN)
-    # Prices whose amount rounds to ``net``: within half a minor unit of it, over quantity.
-    reach = int((unit / 2 / quantity / _PRICE_QUANTUM).to_integral_value()) + 1
-    for step in range(min(reach, _MAX_FIT_STEPS) + 1):
-        for price in {exact + step * _PRICE_QUANTUM, exact - step * _PRICE_QUANTUM}:
-            line = PricedLine(
-                product="", quantity=quantity, unit_price=price, taxes=taxes, description=""
-            )
-            if tryton_amount(line, unit) != net:
-                continue
-            if tax_total is None or sum(tryton_line_taxes(line, unit), Decimal(0)) == tax_total:
-                return price
-    return exact
-
-
-def tryton_amount(line: PricedLine, unit: Decimal) -> Decimal:
-    """A sale line's amount as Tryton computes it: quantity times price, currency-rounded."""
-    return (Decimal(line.quantity) * line.unit_price).quantize(unit, ROUND_HALF_EVEN)
-
-
-def tryton_line_taxes(line: PricedLine, unit: Decimal) -> list[Decimal]:
-    """A sale line's taxes as Tryton computes them with ``tax_rounding = line``: each tax of
-    the unit price times the quantity, rounded half-even, the rounding remainder of the
-    line's taxes given back one minor unit at a time (``TaxableMixin._round_taxes``)."""
-    raw = [line.unit_price * tax.rate * Decimal(line.quantity) for tax in line.taxes]
-    rounded = [amount.quantize(unit, ROUND_HALF_EVEN) for amount in raw]
-    remainder = sum((r - a for r, a in zip(rounded, raw, strict=True)), Decimal(0))
-    remainder = remainder.quantize(unit, ROUND_HALF_EVEN)
-    if abs(remainder) >= unit:
-        offset = unit.copy_sign(remainder)
-        for i in itertools.islice(itertools.cycle(range(len(rounded))), 4 * len(rounded)):
-            if rounded[i]:
-                rounded[i] -= offset
-                remainder -= offset
-                if abs(remainder) < unit:
-                    break
-    return rounded
-
-
-def _channel_name(draft: SalesOrderDraft) -> str:
-    return "Shopify" if draft.channel == "shopify" else draft.channel
-
-
-class SalesMasterData:
-    """Sales taxes by rate and payment terms by name, read once and cached."""
-
-    def __init__(self, rpc: TrytonRpc, settings: TrytonSettings) -> None:
-        """Read through ``rpc``; keep for ``settings.master_data_cache_seconds``."""
-        self._rpc = rpc
-        self._ttl = settings.master_data_cache_seconds
-        self._taxes: dict[Decimal, list[SaleTax]] = {}
-        self._taxes_expire = 0.0
-        self._terms: dict[str, int] = {}
-        self._terms_expire = 0.0
-
-    async def taxes(self, rates: set[Decimal]) -> dict[Decimal, list[SaleTax]]:
-        """Tryton's sales taxes by rate; read again when stale or a wanted rate is missing."""
-        now = time.monotonic()
-        if now >= self._taxes_expire or not rates <= set(self._taxes):
-            rows = await self._rpc.execute(
-                "account.tax",
-                "search_read",
-                [("type", "=", "percentage"), ("parent", "=", None)],
-                0,
-                None,
-                [("sequence", "ASC"), ("id", "ASC")],
-                ["rate", "name"],
-            )
-            taxes: dict[Decimal, list[SaleTax]] = {}
-            for row in rows:
-                rate = Decimal(row["rate"]).normalize()
-                taxes.setdefault(rate, []).append(SaleTax(row["id"], rate, row["name"]))
-            self._taxes, self._taxes_expire = taxes, now + self._ttl
-        return self._taxes
-
-    async def payment_term(self, name: str) -> int:
-        """The id of payment term ``name`` (case-insensitive); ErpRejected naming it if none."""
-        now = time.monotonic()
-        key = name.casefold()
-        if now >= self._terms_expire or key not in self._terms:
-            rows = await self._rpc.execute(
-                "account.invoice.payment_term", "search_read", [], 0, None, None, ["name"]
-            )
-            self._terms = {row["name"].casefold(): row["id"] for row in rows}
-            self._terms_expire = now + self._ttl
-        try:
-            return self._terms[key]
-        except KeyError:
-            raise ErpRejected(
-                f"the ERP has no payment term {name!r}",
-                errors=[{"field": "payment_terms", "message": f"unknown payment term {name!r}"}],
-            ) from None
 
 
 # -- Tryton rows to canonical models ---------------------------------------------------------
@@ -848,10 +526,6 @@ def _charge(kind: str, line: PricedLine, unit: Decimal) -> OrderCharge:
     )
 
 
-def _adjustment_line(priced: PricedSale) -> PricedLine | None:
-    return next((line for line in priced.lines if line.charge == "adjustment"), None)
-
-
 def _description(draft: SalesOrderDraft) -> str:
     """The sale's description: the buyer's purchase order first, where there is one (Tryton's
     sale has no field of its own for it; ``reference`` holds the channel's reference)."""
@@ -881,14 +555,6 @@ def _comment(draft: SalesOrderDraft) -> str:
     if draft.taxes_included:
         facts.append("Prices included taxes; posted net of the channel's tax amounts")
     return "\n".join(facts)
-
-
-async def _no_taxes() -> dict[Decimal, list[SaleTax]]:
-    return {}
-
-
-async def _none() -> None:
-    return None
 
 
 def _utc_date(value: dt.datetime) -> dt.date:
