@@ -1,4 +1,5 @@
-"""``strata``: serve a service, manage the demo ERP, write the OpenAPI contracts, mint tokens."""
+"""``strata``: serve a service, manage the demo ERP, write the OpenAPI contracts, mint tokens,
+publish the catalogue."""
 
 from __future__ import annotations
 
@@ -40,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         return _worker(args)
     if args.command == "token":
         return _token(args)
+    if args.command == "catalog":
+        return _catalog(args)
     return 2
 
 
@@ -104,6 +107,29 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--issuer", default=None, help="the issuer URL the services trust")
 
     sub.add_parser("orders", help="order pipeline status, exceptions and replay (see --help)")
+
+    catalog = sub.add_parser(
+        "catalog",
+        help="publish the ERPs' products to the shops; list and replay what failed",
+        description="Over the catalog process API. Exit status: 0 done, 1 the API refused or "
+        "could not be reached or the run failed, 3 the run finished with failed products "
+        "(each one an exception to replay).",
+    )
+    catalog.add_argument(
+        "--url", default=None, help="the catalog API (default $STRATA_CATALOG_URL or local)"
+    )
+    catalog.add_argument("--token", default=None, help="an access token (default $STRATA_TOKEN)")
+    catalog_sub = catalog.add_subparsers(dest="catalog_command", required=True)
+    publish = catalog_sub.add_parser("publish", help="publish changes (or everything) now")
+    publish.add_argument("--shop", default=None, help="one shop (default every configured one)")
+    publish.add_argument("--full", action="store_true", help="everything, not only changes")
+    publish.add_argument("--dry-run", action="store_true", help="count, write nothing")
+    publish.add_argument("--poll", type=float, default=0.5, help="seconds between progress reads")
+    listing = catalog_sub.add_parser("exceptions", help="products that could not be published")
+    listing.add_argument("--state", choices=["open", "resolved"], default="open")
+    listing.add_argument("--shop", default=None)
+    replay = catalog_sub.add_parser("replay", help="publish an exception's product again")
+    replay.add_argument("exception_id")
 
     return parser
 
@@ -239,6 +265,124 @@ def _erp(args: argparse.Namespace) -> int:
         return 0
     demo.run_forever(args.instance, args.data_dir, args.port, fresh=not args.keep)
     return 0
+
+
+def _catalog(args: argparse.Namespace) -> int:
+    """``strata catalog publish|exceptions|replay`` over the catalog process API."""
+    import httpx
+    from rich.console import Console
+
+    url = (
+        args.url
+        or os.environ.get("STRATA_CATALOG_URL")
+        or f"http://127.0.0.1:{SERVICES['catalog'].default_port}"
+    )
+    token = args.token or os.environ.get("STRATA_TOKEN")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    out, err = Console(), Console(stderr=True)
+    try:
+        with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
+            if args.catalog_command == "publish":
+                return _catalog_publish(client, args, out, err)
+            if args.catalog_command == "exceptions":
+                params = {"state": args.state, "limit": 200}
+                if args.shop:
+                    params["shop"] = args.shop
+                page = _catalog_call(client, "GET", "/catalog/v1/exceptions", params=params)
+                for record in page["items"]:
+                    out.print(
+                        f"{record['id']}  {record['shop']}  {record['instance']}:"
+                        f"{record['erp_product_id']}  {record['kind']}  "
+                        f"attempts {record['attempts']}  {record['error']}",
+                        markup=False,
+                        highlight=False,
+                    )
+                out.print(f"{page['total']} {args.state}", highlight=False)
+                return 0
+            record = _catalog_call(
+                client, "POST", f"/catalog/v1/exceptions/{args.exception_id}/replay"
+            )
+            out.print(f"{record['id']}: {record['state']}", highlight=False)
+            if record["state"] != "resolved":
+                out.print(record["error"], markup=False, highlight=False)
+                return 3
+            return 0
+    except CatalogCliError as exc:
+        err.print(f"strata catalog: {exc}", markup=False, highlight=False)
+        return 1
+
+
+class CatalogCliError(Exception):
+    """The catalog API refused the call or could not be reached."""
+
+
+def _catalog_call(client: Any, method: str, path: str, **kwargs: Any) -> Any:
+    import httpx
+
+    try:
+        response = client.request(method, path, **kwargs)
+    except httpx.HTTPError as exc:
+        raise CatalogCliError(f"cannot reach the catalog API at {client.base_url}: {exc}") from exc
+    if response.is_success:
+        return response.json()
+    try:
+        problem = response.json()
+        text = problem.get("detail") or problem.get("title") or response.text
+    except ValueError:
+        text = response.text[:200]
+    raise CatalogCliError(f"{method} {path} answered {response.status_code}: {text}")
+
+
+def _catalog_publish(client: Any, args: argparse.Namespace, out: Any, err: Any) -> int:
+    """Start a run, draw its progress until it ends, print the summary."""
+    import time
+
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    body = {"shop": args.shop, "full": args.full, "dry_run": args.dry_run}
+    job = _catalog_call(client, "POST", "/catalog/v1/publications", json=body)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err) as bar:
+        task = bar.add_task("reading the ERPs", total=None)
+        while job["status"] == "running":
+            time.sleep(args.poll)
+            job = _catalog_call(client, "GET", f"/catalog/v1/publications/{job['id']}")
+            if job.get("total"):
+                bar.update(
+                    task, description="publishing", total=job["total"], completed=job["processed"]
+                )
+        bar.update(task, description="done", total=job["total"], completed=job["processed"])
+    summary = job["summary"]
+    out.print(
+        f"publication {job['id']} {job['status']}{' (dry run)' if args.dry_run else ''}: "
+        f"created {summary['created']}, updated {summary['updated']} "
+        f"(adopted {summary.get('adopted', 0)}), unchanged {summary['unchanged']}, "
+        f"archived {summary['archived']}, failed {summary['failed']}",
+        highlight=False,
+    )
+    for failure in summary["failures"]:
+        out.print(
+            f"  {failure['shop']} {failure['instance']}:{failure['erp_product_id']}: "
+            f"{failure['error']}"
+            + (f" (exception {failure['exception_id']})" if failure.get("exception_id") else ""),
+            markup=False,
+            highlight=False,
+        )
+    if job["status"] != "succeeded":
+        err.print(f"strata catalog: the run failed: {job.get('error')}", markup=False)
+        return 1
+    return 3 if summary["failed"] else 0
 
 
 if __name__ == "__main__":

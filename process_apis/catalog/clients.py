@@ -39,6 +39,13 @@ class ErpProducts:
                 yield product
             offset = page.next_offset
 
+    async def by_sku(self, sku: str) -> Product | None:
+        """The product holding ``sku`` while it is for sale (None once it is not)."""
+        try:
+            return await self.erp.get_json("/erp/v1/products/{sku}", sku=sku, type=Product)
+        except SiblingNotFound:
+            return None
+
 
 class ShopifyProducts:
     """Products of the shops, through the Shopify system API."""
@@ -73,20 +80,22 @@ class ShopifyProducts:
             type=LiveVariantList,
         )
 
-    async def set(self, shop: str, body: dict[str, object]) -> LiveProduct:
-        """``productSet``; the idempotency key is the body's hash, so a retry is a replay."""
+    async def set(self, shop: str, body: dict[str, object], run: str) -> LiveProduct:
+        """``productSet``. The idempotency key is the run's and the body's: a retry within the
+        run is a replay, while another run always reaches Shopify (a stored answer from an
+        earlier run could name a product deleted since)."""
         encoded = msgspec.json.encode(body)
-        key = "catalog-" + hashlib.sha256(shop.encode() + b"\0" + encoded).hexdigest()[:40]
+        digest = hashlib.sha256(f"{shop}\0{run}\0".encode() + encoded).hexdigest()[:40]
         return await self.shopify.post_json(
             "/shopify/v1/shops/{shop}/products/set",
             shop=shop,
             body=body,
             type=LiveProduct,
-            idempotency_key=key,
+            idempotency_key=f"catalog-{digest}",
         )
 
-    async def archive(self, shop: str, product_id: int, reason: str) -> LiveProduct:
-        key = f"catalog-archive-{product_id}-{reason}"[:255]
+    async def archive(self, shop: str, product_id: int, run: str) -> LiveProduct:
+        key = f"catalog-archive-{run}-{product_id}"
         return await self.shopify.post_json(
             "/shopify/v1/shops/{shop}/products/{id}/status",
             shop=shop,

@@ -1,20 +1,36 @@
-"""Catalog process API v1: start a publication, follow its progress."""
+"""Catalog process API v1: start a publication, follow its progress, list and replay the
+products that failed."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import JSONBody, Parameter
+from litestar.params import Body, Parameter, QueryParameter
 
+from process_apis.catalog import examples
 from process_apis.catalog.mapping import MappingError
-from process_apis.catalog.schemas import Publication, PublicationRequest
-from process_apis.catalog.service import CatalogService
+from process_apis.catalog.schemas import (
+    CatalogException,
+    ExceptionPage,
+    Publication,
+    PublicationRequest,
+)
+from process_apis.catalog.service import CatalogService, NotReplayable
 from shared.auth import requires
 from shared.problems import NotFound, ValidationFailed, problem_responses
 
 JOB_ID = Parameter(title="Publication id", min_length=32, max_length=32, pattern=r"^[0-9a-f]{32}$")
+EXCEPTION_ID = Parameter(
+    title="Exception id", min_length=20, max_length=20, pattern=r"^[0-9a-f]{20}$"
+)
+SHOP = QueryParameter(
+    title="Shop domain",
+    min_length=3,
+    max_length=255,
+    pattern=r"^[a-z0-9][a-z0-9\-.]*$",
+)
 
 
 class PublicationNotFound(NotFound):
@@ -27,6 +43,16 @@ class UnknownShop(ValidationFailed):
     title = "The shop is not one this deployment publishes to"
 
 
+class CatalogExceptionNotFound(NotFound):
+    slug = "catalog-exception-not-found"
+    title = "No such catalog exception"
+
+
+class ExceptionNotReplayable(ValidationFailed):
+    slug = "catalog-exception-not-replayable"
+    title = "The exception's shop or ERP instance is no longer configured"
+
+
 class CatalogController(Controller):
     path = "/catalog/v1"
     tags = ["catalog"]
@@ -36,10 +62,18 @@ class CatalogController(Controller):
         operation_id="startCatalogPublication",
         summary="Publish ERP products to the shops (delta, or everything with full)",
         status_code=202,
-        **requires("catalog:publish", responses=problem_responses(400, 409, 422, 429, 503)),
+        **requires(
+            "catalog:publish",
+            responses={
+                **examples.started(Publication),
+                **problem_responses(400, 409, 422, 429, 503),
+            },
+        ),
     )
     async def start(
-        self, catalog: NamedDependency[CatalogService], data: JSONBody[PublicationRequest]
+        self,
+        catalog: NamedDependency[CatalogService],
+        data: Annotated[PublicationRequest, Body(title="What to publish", examples=examples.START)],
     ) -> Response[Publication]:
         """Start a run in the background; follow it at `GET /catalog/v1/publications/{id}`.
         One run at a time: another answers 409."""
@@ -56,7 +90,13 @@ class CatalogController(Controller):
         "/publications/{job_id:str}",
         operation_id="getCatalogPublication",
         summary="A publication's progress and summary",
-        **requires("catalog:read", responses=problem_responses(400, 404, 429, 503)),
+        **requires(
+            "catalog:read",
+            responses={
+                **examples.publication(Publication),
+                **problem_responses(400, 404, 429, 503),
+            },
+        ),
     )
     async def publication(
         self, catalog: NamedDependency[CatalogService], job_id: Annotated[str, JOB_ID]
@@ -67,3 +107,85 @@ class CatalogController(Controller):
         if job is None:
             raise PublicationNotFound(f"No publication {job_id}")
         return job
+
+    @get(
+        "/exceptions",
+        operation_id="listCatalogExceptions",
+        summary="Products that could not be published",
+        **requires(
+            "catalog:read",
+            responses={
+                **examples.exception_page(ExceptionPage),
+                **problem_responses(400, 429, 503),
+            },
+        ),
+    )
+    async def exceptions(
+        self,
+        catalog: NamedDependency[CatalogService],
+        state_filter: Annotated[
+            Literal["open", "resolved"] | None, QueryParameter(name="state")
+        ] = None,
+        shop: Annotated[str | None, SHOP] = None,
+        offset: Annotated[int, Parameter(ge=0, le=1_000_000)] = 0,
+        limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
+    ) -> ExceptionPage:
+        """Exceptions, latest change first: the shop, the ERP product and its SKUs, what was
+        wrong (a price missing in the shop's currency, Shopify's `userErrors`, a SKU on
+        another product) and every attempt; filter by state and shop."""
+        items, total = await catalog.exceptions.page(
+            state=state_filter, shop=shop, offset=offset, limit=limit
+        )
+        return ExceptionPage(items=items, total=total, offset=offset, limit=limit)
+
+    @get(
+        "/exceptions/{exception_id:str}",
+        operation_id="getCatalogException",
+        summary="One exception",
+        **requires(
+            "catalog:read",
+            responses={
+                **examples.exception(CatalogException),
+                **problem_responses(400, 404, 429, 503),
+            },
+        ),
+    )
+    async def exception(
+        self,
+        catalog: NamedDependency[CatalogService],
+        exception_id: Annotated[str, EXCEPTION_ID],
+    ) -> CatalogException:
+        """The exception with its history of attempts."""
+        record = await catalog.exceptions.get(exception_id)
+        if record is None:
+            raise CatalogExceptionNotFound(f"No catalog exception {exception_id}")
+        return record
+
+    @post(
+        "/exceptions/{exception_id:str}/replay",
+        operation_id="replayCatalogException",
+        summary="Publish the exception's product again, now",
+        status_code=200,
+        **requires(
+            "catalog:publish",
+            responses={
+                **examples.replayed(CatalogException),
+                **problem_responses(400, 404, 409, 422, 429, 503),
+            },
+        ),
+    )
+    async def replay(
+        self,
+        catalog: NamedDependency[CatalogService],
+        exception_id: Annotated[str, EXCEPTION_ID],
+    ) -> CatalogException:
+        """Read the product from its ERP as it is now and publish it to the exception's shop
+        (or archive it there if it is no longer for sale). Answers the record: `resolved` if
+        it went through, else still `open` with the new attempt in its history. Safe to
+        repeat. 409 while a publication runs."""
+        try:
+            return await catalog.replay(exception_id)
+        except LookupError:
+            raise CatalogExceptionNotFound(f"No catalog exception {exception_id}") from None
+        except NotReplayable as exc:
+            raise ExceptionNotReplayable(str(exc)) from None

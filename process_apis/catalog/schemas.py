@@ -25,11 +25,15 @@ class Failure(msgspec.Struct, frozen=True, kw_only=True):
     instance: str
     erp_product_id: str
     error: str
+    #: The exception record an operator lists and replays (none on a dry run).
+    exception_id: str | None = None
 
 
 class Summary(msgspec.Struct, kw_only=True):
     created: int = 0
     updated: int = 0
+    #: Products Shopify already held by SKU, taken over in place (counted in ``updated`` too).
+    adopted: int = 0
     unchanged: int = 0
     archived: int = 0
     failed: int = 0
@@ -48,8 +52,53 @@ class Publication(msgspec.Struct, kw_only=True):
     finished_at: str | None = None
     #: Products looked at so far (each product counts once per shop).
     processed: int = 0
+    #: Products this run looks at (each once per shop), known once the ERPs' feeds are read.
+    total: int = 0
     summary: Summary = msgspec.field(default_factory=Summary)
     error: str | None = None
+    #: The exception this run replayed (a run of one product in one shop).
+    replay_of: str | None = None
+
+
+ExceptionKind = Literal["mapping", "rejected", "sku-held-elsewhere"]
+ExceptionState = Literal["open", "resolved"]
+
+
+class ExceptionEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """One attempt at the product: when, in which run, and what happened."""
+
+    at: str
+    publication_id: str | None = None
+    outcome: Literal["failed", "resolved"]
+    error: str | None = None
+
+
+class CatalogException(msgspec.Struct, kw_only=True):
+    """A product that could not be published to a shop, until a later run or a replay
+    publishes (or archives) it. One record per shop and ERP product."""
+
+    id: str
+    shop: str
+    instance: str
+    erp_product_id: str
+    #: The product's SKUs as the ERP held them at the last failure.
+    skus: list[str] = []
+    kind: ExceptionKind
+    #: The field that is wrong (``variants[TOTE-NAT].price``), where one is named.
+    field: str | None = None
+    error: str
+    state: ExceptionState
+    created_at: str
+    updated_at: str
+    attempts: int = 1
+    history: list[ExceptionEvent] = []
+
+
+class ExceptionPage(msgspec.Struct, kw_only=True):
+    items: list[CatalogException]
+    total: int
+    offset: int
+    limit: int
 
 
 # -- what the siblings answer (unknown fields ignored) --------------------------------------

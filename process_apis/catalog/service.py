@@ -1,17 +1,26 @@
 """Catalog publication: ERP products to every shop, by delta with a content hash.
 
 One run: for each ERP instance feeding the chosen shops, read the products changed since
-the instance's watermark less ``overlap_seconds`` (everything for sale with ``full``); for
-each product and shop, map it (:mod:`process_apis.catalog.mapping`), skip it when the hash of
-what Strata manages equals the one last published, else read the product from Shopify, merge,
-and ``productSet`` it; a product no longer for sale is archived, never deleted. The mapping
-(:mod:`shared.catalog_map`) is written after Shopify accepted the product.
+the earliest watermark of those shops less ``overlap_seconds`` (everything for sale with
+``full``); for each product and shop, map it (:mod:`process_apis.catalog.mapping`), skip it
+when the hash of what Strata manages equals the one last published, else read the product
+from Shopify, merge, and ``productSet`` it; a product no longer for sale is archived, never
+deleted. The mapping (:mod:`shared.catalog_map`) is written after Shopify accepted the
+product.
+
+A product Shopify already holds by SKU but Strata never published (a shop that sold before
+Strata) is adopted: its ids go into the mapping and it is updated in place, keeping its
+handle and whatever Strata does not manage. SKUs spread over several Shopify products are
+an exception for a person to settle. A product that fails alone (a price missing in the
+shop's currency, Shopify's ``userErrors``) becomes an exception record
+(:mod:`process_apis.catalog.exceptions`) and the run goes on; a later run or a replay that
+publishes it resolves the record.
 
 Delivery: at least once per product and shop. A publisher that dies mid-run leaves the
 watermark where it was, so the next run reads the same products again; those already
 published are skipped by their hash, and one caught between Shopify's answer and the mapping
-write is found again by its handle and updated in place (no second product, the same
-variant ids). One run at a time holds the publisher's lock.
+write is found again by its handle (or, adopted, by its SKUs) and updated in place (no
+second product, the same variant ids). One run at a time holds the publisher's lock.
 """
 
 from __future__ import annotations
@@ -19,13 +28,26 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 
 import msgspec
 
 from process_apis.catalog.clients import ErpProducts, ShopifyProducts
-from process_apis.catalog.mapping import MappingError, desired_product, digest, merge
-from process_apis.catalog.schemas import Failure, LiveProduct, Publication
+from process_apis.catalog.exceptions import ExceptionStore
+from process_apis.catalog.mapping import (
+    DesiredProduct,
+    MappingError,
+    desired_product,
+    digest,
+    merge,
+)
+from process_apis.catalog.schemas import (
+    CatalogException,
+    ExceptionKind,
+    Failure,
+    LiveProduct,
+    Publication,
+)
 from process_apis.catalog.settings import CatalogSettings, ShopCatalog
 from shared.catalog_map import CatalogEntry, CatalogMap, VariantRef
 from shared.models import Product
@@ -42,7 +64,16 @@ class PublisherBusy(Conflict):
 
 
 class SkuHeldElsewhere(Exception):
-    """A SKU Strata would publish is on a Shopify product Strata does not know."""
+    """A SKU Strata would publish is Strata's for another ERP product, or the product's SKUs
+    are on several Shopify products."""
+
+
+class NotReplayable(Exception):
+    """The exception's shop or ERP instance is no longer configured as it was."""
+
+
+#: Failures listed in a run's summary; every one of them is in the exception queue.
+FAILURES_LISTED = 100
 
 
 def _now() -> dt.datetime:
@@ -66,6 +97,7 @@ class CatalogService:
         self.shopify = shopify
         self.map = catalog_map or CatalogMap(redis, settings.key_prefix)
         self.prefix = settings.key_prefix
+        self.exceptions = ExceptionStore(redis, settings.key_prefix)
         self._tasks: set[asyncio.Task[Publication]] = set()
 
     # -- runs -------------------------------------------------------------------------------
@@ -120,9 +152,14 @@ class CatalogService:
         raw = await self.redis.get(f"{self.prefix}:publication:{job_id}")
         return None if raw is None else msgspec.json.decode(raw, type=Publication)
 
-    async def watermark(self, instance: str) -> dt.datetime | None:
-        raw = await self.redis.get(f"{self.prefix}:watermark:{instance}")
+    async def watermark(self, instance: str, shop: str) -> dt.datetime | None:
+        """When the last run that published ``instance``'s products to ``shop`` started."""
+        raw = await self.redis.get(self._watermark_key(instance, shop))
         return None if raw is None else dt.datetime.fromisoformat(_text(raw))
+
+    def _watermark_key(self, instance: str, shop: str) -> str:
+        # Per shop: a run for one shop must not move on the others fed by the same instance.
+        return f"{self.prefix}:watermark:{instance}:{shop}"
 
     async def aclose(self) -> None:
         for task in list(self._tasks):
@@ -145,17 +182,25 @@ class CatalogService:
 
     async def _run(self, job: Publication, token: str, progress: Progress | None) -> None:
         shops = self.shops(job.shop)
-        instances = sorted({s.instance for s in shops.values()})
-        for instance in instances:
+        feeds: list[tuple[str, dict[str, ShopCatalog], dt.datetime, list[Product]]] = []
+        # Each instance's change feed is read whole first: the run then knows its size (the
+        # progress bar's total) and publishes from one reading of the ERP.
+        for instance in sorted({s.instance for s in shops.values()}):
             fed = {name: s for name, s in shops.items() if s.instance == instance}
             started = _now()
-            mark = None if job.full else await self.watermark(instance)
-            since = (
-                None if mark is None else mark - dt.timedelta(seconds=self.settings.overlap_seconds)
-            )
-            seen: set[str] = set()
+            since = None if job.full else await self._since(instance, fed)
+            products: list[Product] = []
             async for product in self.erps[instance].changed_since(since):
-                seen.add(product.id)
+                products.append(product)
+                if len(products) % 50 == 0:
+                    await self._renew(token)
+            job.total += len(products) * len(fed)
+            feeds.append((instance, fed, started, products))
+        await self._save(job)
+        if progress is not None:
+            progress(job)
+        for instance, fed, started, products in feeds:
+            for product in products:
                 for shop, catalog in fed.items():
                     await self._publish_one(job, shop, catalog, instance, product)
                     job.processed += 1
@@ -164,87 +209,148 @@ class CatalogService:
                 if progress is not None:
                     progress(job)
             if job.full:
+                seen = {p.id for p in products}
                 for shop in fed:
                     await self._archive_missing(job, shop, instance, seen)
             if not job.dry_run:
-                await self.redis.set(f"{self.prefix}:watermark:{instance}", started.isoformat())
+                for shop in fed:
+                    await self.redis.set(self._watermark_key(instance, shop), started.isoformat())
+
+    async def _since(self, instance: str, fed: Mapping[str, ShopCatalog]) -> dt.datetime | None:
+        """Where a delta run reads the instance from: the earliest watermark of the shops it
+        feeds, less the overlap; None (everything) while one of them has none."""
+        marks = [await self.watermark(instance, shop) for shop in fed]
+        if not marks or any(m is None for m in marks):
+            return None
+        earliest = min(m for m in marks if m is not None)
+        return earliest - dt.timedelta(seconds=self.settings.overlap_seconds)
 
     # -- one product in one shop ---------------------------------------------------------------
 
     async def _publish_one(
         self, job: Publication, shop: str, catalog: ShopCatalog, instance: str, product: Product
     ) -> None:
-        summary = job.summary
+        """Publish, archive or skip ``product`` in ``shop``; a failure of this product alone
+        (mapping, Shopify's refusal) becomes an exception record and the run goes on."""
         try:
-            desired = desired_product(
-                product,
-                instance=instance,
-                currency=catalog.currency,
-                sku_prefixes=catalog.sku_prefixes,
-            )
-            entry = await self.map.entry(shop, instance, product.id)
-            if desired is None:
-                if entry is None or entry.status == "ARCHIVED":
-                    summary.unchanged += 1
-                    return
-                if not job.dry_run:
-                    reason = (product.updated_at or _now()).isoformat()
-                    await self.shopify.archive(shop, entry.product_id, reason)
-                    await self.map.record(msgspec.structs.replace(entry, status="ARCHIVED"), entry)
-                summary.archived += 1
-                return
-            hashed = digest(desired)
-            if entry is not None and entry.digest == hashed and entry.status == "ACTIVE":
+            await self._publish(job, shop, catalog, instance, product)
+        except (MappingError, SkuHeldElsewhere, SiblingRejected) as exc:
+            if isinstance(exc, SiblingRejected) and not _product_refused(exc):
+                raise
+            await self._fail(job, shop, instance, product, exc)
+            return
+        if not job.dry_run:
+            await self.exceptions.resolve(shop, instance, product.id, job.id)
+
+    async def _publish(
+        self, job: Publication, shop: str, catalog: ShopCatalog, instance: str, product: Product
+    ) -> None:
+        summary = job.summary
+        desired = desired_product(
+            product,
+            instance=instance,
+            currency=catalog.currency,
+            sku_prefixes=catalog.sku_prefixes,
+        )
+        entry = await self.map.entry(shop, instance, product.id)
+        if desired is None:
+            if entry is None or entry.status == "ARCHIVED":
                 summary.unchanged += 1
                 return
-            live = await self._live(shop, entry, desired.handle)
-            if live is None:
-                await self._check_skus(shop, [v.sku for v in desired.variants])
-            owned = {v.sku for v in entry.variants} if entry else set()
-            body = merge(desired, live, owned)
-            if live is not None and live.status == "ARCHIVED":
-                body["status"] = "ACTIVE"
-            if job.dry_run:
-                summary.created += live is None
-                summary.updated += live is not None
-                return
-            published = await self.shopify.set(shop, body)
-            wanted = {v.sku for v in desired.variants}
-            await self.map.record(
-                CatalogEntry(
+            if not job.dry_run:
+                await self.shopify.archive(shop, entry.product_id, job.id)
+                await self.map.record(msgspec.structs.replace(entry, status="ARCHIVED"), entry)
+            summary.archived += 1
+            return
+        hashed = digest(desired)
+        if entry is not None and entry.digest == hashed and entry.status == "ACTIVE":
+            summary.unchanged += 1
+            return
+        live = await self._live(shop, entry, desired.handle)
+        adopted = False
+        if live is None:
+            live = await self._adoptable(shop, instance, product.id, desired)
+            adopted = live is not None
+        owned = {v.sku for v in entry.variants} if entry else set()
+        body = merge(desired, live, owned)
+        if live is not None and live.status == "ARCHIVED":
+            body["status"] = "ACTIVE"
+        if job.dry_run:
+            summary.created += live is None
+            summary.updated += live is not None
+            summary.adopted += adopted
+            return
+        published = await self.shopify.set(shop, body, job.id)
+        wanted = {v.sku for v in desired.variants}
+        await self.map.record(
+            CatalogEntry(
+                shop=shop,
+                instance=instance,
+                erp_product_id=product.id,
+                product_id=published.id,
+                handle=published.handle,
+                status="ACTIVE",
+                digest=hashed,
+                variants=[
+                    VariantRef(
+                        sku=v.sku,
+                        variant_id=v.id,
+                        product_id=published.id,
+                        inventory_item_id=v.inventory_item_id,
+                        instance=instance,
+                        erp_product_id=product.id,
+                    )
+                    for v in published.variants
+                    if v.sku in wanted
+                ],
+                published_at=_now().isoformat(),
+            ),
+            entry,
+        )
+        summary.created += live is None
+        summary.updated += live is not None
+        summary.adopted += adopted
+
+    async def _fail(
+        self,
+        job: Publication,
+        shop: str,
+        instance: str,
+        product: Product,
+        exc: MappingError | SkuHeldElsewhere | SiblingRejected,
+    ) -> None:
+        kind: ExceptionKind
+        field: str | None = None
+        if isinstance(exc, MappingError):
+            kind, field, error = "mapping", exc.field, str(exc)
+        elif isinstance(exc, SkuHeldElsewhere):
+            kind, error = "sku-held-elsewhere", str(exc)
+        else:
+            kind, error = "rejected", _refusal(exc)
+            field = _refused_field(exc)
+        record_id = None
+        if not job.dry_run:
+            record = await self.exceptions.open(
+                shop=shop,
+                instance=instance,
+                erp_product_id=product.id,
+                skus=[v.sku for v in product.variants],
+                kind=kind,
+                error=error,
+                field=field,
+                publication_id=job.id,
+            )
+            record_id = record.id
+        job.summary.failed += 1
+        if len(job.summary.failures) < FAILURES_LISTED:
+            job.summary.failures.append(
+                Failure(
                     shop=shop,
                     instance=instance,
                     erp_product_id=product.id,
-                    product_id=published.id,
-                    handle=published.handle,
-                    status="ACTIVE",
-                    digest=hashed,
-                    variants=[
-                        VariantRef(
-                            sku=v.sku,
-                            variant_id=v.id,
-                            product_id=published.id,
-                            inventory_item_id=v.inventory_item_id,
-                            instance=instance,
-                            erp_product_id=product.id,
-                        )
-                        for v in published.variants
-                        if v.sku in wanted
-                    ],
-                    published_at=_now().isoformat(),
-                ),
-                entry,
-            )
-            if live is None:
-                summary.created += 1
-            else:
-                summary.updated += 1
-        except (MappingError, SkuHeldElsewhere, SiblingError) as exc:
-            if isinstance(exc, SiblingError) and not _permanent(exc):
-                raise
-            summary.failed += 1
-            summary.failures.append(
-                Failure(shop=shop, instance=instance, erp_product_id=product.id, error=str(exc))
+                    error=error,
+                    exception_id=record_id,
+                )
             )
 
     async def _live(self, shop: str, entry: CatalogEntry | None, handle: str) -> LiveProduct | None:
@@ -254,14 +360,96 @@ class CatalogService:
                 return live
         return await self.shopify.by_handle(shop, handle)
 
-    async def _check_skus(self, shop: str, skus: Sequence[str]) -> None:
-        for sku in skus:
-            held = await self.shopify.variants_by_sku(shop, sku)
-            if held.items:
+    async def _adoptable(
+        self, shop: str, instance: str, erp_product_id: str, desired: DesiredProduct
+    ) -> LiveProduct | None:
+        """The one Shopify product already holding this product's SKUs, to take over in
+        place (a shop that sold these SKUs before Strata); None when no product holds any.
+
+        SkuHeldElsewhere when a SKU is Strata's for another ERP product, or when the SKUs
+        are spread over several Shopify products (a person decides which one stays).
+        """
+        holders: dict[int, str] = {}
+        for variant in desired.variants:
+            mapped = await self.map.variant(shop, variant.sku)
+            if mapped is not None and (mapped.instance, mapped.erp_product_id) != (
+                instance,
+                erp_product_id,
+            ):
                 raise SkuHeldElsewhere(
-                    f"SKU {sku!r} is already on Shopify product {held.items[0].product_id} "
-                    f"({held.items[0].product_handle!r}), which Strata did not publish"
+                    f"SKU {variant.sku!r} is published for ERP product "
+                    f"{mapped.instance}:{mapped.erp_product_id} (Shopify product "
+                    f"{mapped.product_id})"
                 )
+            held = await self.shopify.variants_by_sku(shop, variant.sku)
+            for ref in held.items:
+                holders[ref.product_id] = ref.product_handle
+        if not holders:
+            return None
+        if len(holders) > 1:
+            found = ", ".join(f"{pid} ({handle!r})" for pid, handle in sorted(holders.items()))
+            raise SkuHeldElsewhere(
+                f"the product's SKUs are on {len(holders)} Shopify products ({found}); "
+                "Strata adopts one Shopify product per ERP product: merge them in Shopify, "
+                "then replay"
+            )
+        [product_id] = holders
+        return await self.shopify.by_id(shop, product_id)
+
+    # -- replay --------------------------------------------------------------------------------
+
+    async def replay(self, exception_id: str) -> CatalogException:
+        """Publish the exception's product to its shop again, now, and return the record:
+        ``resolved`` if it went through (or was archived), else open with one more attempt.
+
+        LookupError if there is no such record; NotReplayable if its shop is no longer fed
+        from its ERP instance; PublisherBusy while a run holds the lock.
+        """
+        record = await self.exceptions.get(exception_id)
+        if record is None:
+            raise LookupError(exception_id)
+        catalog = self.settings.shops.get(record.shop)
+        if catalog is None or catalog.instance != record.instance:
+            raise NotReplayable(
+                f"{record.shop} is no longer fed from ERP instance {record.instance}"
+            )
+        erp = self.erps.get(record.instance)
+        if erp is None:
+            raise NotReplayable(f"ERP instance {record.instance} is no longer configured")
+        job = Publication(
+            id=uuid.uuid4().hex,
+            status="running",
+            shop=record.shop,
+            full=False,
+            dry_run=False,
+            started_at=_now().isoformat(),
+            replay_of=record.id,
+        )
+        token = await self._lock()
+        try:
+            await self._save(job)
+            product = await self._erp_product(erp, record)
+            await self._publish_one(job, record.shop, catalog, record.instance, product)
+            job.processed = 1
+            job.status = "succeeded"
+        except SiblingError as exc:
+            job.status, job.error = "failed", str(exc)
+            raise
+        finally:
+            job.finished_at = _now().isoformat()
+            await self._save(job)
+            await self._unlock(token)
+        after = await self.exceptions.get(record.id)
+        return after or record
+
+    async def _erp_product(self, erp: ErpProducts, record: CatalogException) -> Product:
+        """The ERP product as it is now; one no longer for sale comes back inactive (so a
+        published one is archived)."""
+        for sku in record.skus:
+            product = await erp.by_sku(sku)
+            if product is not None and product.id == record.erp_product_id:
+                return product
+        return Product(id=record.erp_product_id, name="", variants=[], active=False)
 
     async def _archive_missing(
         self, job: Publication, shop: str, instance: str, seen: set[str]
@@ -273,7 +461,7 @@ class CatalogService:
             if entry is None or entry.status == "ARCHIVED":
                 continue
             if not job.dry_run:
-                await self.shopify.archive(shop, entry.product_id, f"gone-{job.id}")
+                await self.shopify.archive(shop, entry.product_id, job.id)
                 await self.map.record(msgspec.structs.replace(entry, status="ARCHIVED"), entry)
             job.summary.archived += 1
 
@@ -295,7 +483,13 @@ class CatalogService:
 
     async def _renew(self, token: str) -> None:
         key = f"{self.prefix}:lock"
-        if _text(await self.redis.get(key)) != token:
+        holder = await self.redis.get(key)
+        if holder is None:
+            # Lapsed (a product slower than the lock) and nobody took it: take it again.
+            if await self.redis.set(key, token, nx=True, ex=self.settings.lock_seconds):
+                return
+            holder = await self.redis.get(key)
+        if _text(holder) != token:
             raise PublisherBusy("the publisher's lock lapsed and another run took it")
         await self.redis.expire(key, self.settings.lock_seconds)
 
@@ -305,9 +499,36 @@ class CatalogService:
             await self.redis.delete(key)
 
 
-def _permanent(exc: SiblingError) -> bool:
-    """A refusal (Shopify's userErrors, a bad request) fails the product, not the run."""
-    return isinstance(exc, SiblingRejected)
+def _product_refused(exc: SiblingRejected) -> bool:
+    """Shopify's userErrors (422) or a body the API refused (400) fail the product; a refused
+    token (401, 403) or a missing shop (404) fails the whole run."""
+    return exc.sibling_status in (400, 409, 422)
+
+
+def _refusal(exc: SiblingRejected) -> str:
+    """Shopify's words: the problem's detail and each error's field and message."""
+    problem = exc.problem
+    parts = [problem.detail or problem.title or str(exc)]
+    for error in problem.errors or []:
+        where = _field_path(error.get("field") or error.get("pointer"))
+        message = error.get("message") or error.get("detail") or ""
+        parts.append(f"{where}: {message}" if where else str(message))
+    return "; ".join(p for p in parts if p)
+
+
+def _refused_field(exc: SiblingRejected) -> str | None:
+    for error in exc.problem.errors or []:
+        where = _field_path(error.get("field"))
+        if where:
+            return where
+    return None
+
+
+def _field_path(where: object) -> str | None:
+    """Shopify's field path (``["input", "variants", "4"]``) as ``input.variants.4``."""
+    if not where:
+        return None
+    return ".".join(str(p) for p in where) if isinstance(where, list) else str(where)
 
 
 def _text(value: bytes | str | None) -> str:
