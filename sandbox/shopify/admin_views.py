@@ -469,7 +469,7 @@ class ShopViews:
             "totalTaxSet": money_bag(order.total_tax, currency),
             "totalShippingPriceSet": money_bag(order.shipping_price, currency),
             "totalRefundedSet": money_bag(order.total_refunded, currency),
-            "currentTotalPriceSet": money_bag(order.total_price - order.total_refunded, currency),
+            "currentTotalPriceSet": money_bag(order.current_total_price, currency),
             "customer": lambda info: self.customer(
                 self.shop.customers.get(order.customer_id) if order.customer_id else None
             ),

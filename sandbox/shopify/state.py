@@ -390,6 +390,20 @@ class Order(msgspec.Struct, kw_only=True):
         return sum((r.total for r in self.refunds), Decimal(0))
 
     @property
+    def current_total_price(self) -> Decimal:
+        """What the order comes to now (Shopify's ``current_total_price``): line items removed
+        by an edit or a refund and refunded shipping are taken off, with their taxes."""
+        amounts = [li.price * (li.quantity - li.refunded_quantity) for li in self.line_items]
+        shipping = max(
+            Decimal(0), self.shipping_price - sum((r.shipping for r in self.refunds), Decimal(0))
+        )
+        amounts.append(shipping)
+        gross = sum(amounts, Decimal(0))
+        if self.taxes_included:
+            return gross
+        return gross + sum((self.tax_on(a) for a in amounts), Decimal(0))
+
+    @property
     def fulfillment_status(self) -> str:
         """``UNFULFILLED``, ``PARTIALLY_FULFILLED`` or ``FULFILLED`` (GraphQL enum spelling)."""
         wanted = sum(li.quantity - li.refunded_quantity for li in self.line_items)
