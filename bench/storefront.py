@@ -1,12 +1,17 @@
 """``storefront.availability_rps_ratio``: storefront availability for 20 SKUs against a bare
-Litestar route, in one run.
+Litestar route, in one run; beside it ``storefront.availability_uncached_rps_ratio``, the
+same with the storefront keeping nothing, so that every answer goes down the whole chain.
 
 The chain is real: the storefront (JWT auth, rate limit off) calls the inventory process,
 which subtracts reservations in Redis (one script call) from ERP stock it keeps for a few
-seconds, read from Tryton through the ERP system API; the cache is warmed before measuring.
-The storefront and the bare route (a Litestar GET answering a fixed 20-item body) each run
-in one uvicorn worker pinned to the same core; the inventory, ERP API, Tryton and wrk share
-the other. Runs are interleaved and the median of the per-pair ratios is reported.
+seconds, read from Tryton through the ERP system API. The storefront keeps each SKU's
+answer for its default ``availability_cache_ttl`` (one second), so most answers of the
+first figure come from it and the chain is asked about once a second; the second storefront
+runs with the cache off (``STRATA_STOREFRONT_AVAILABILITY_CACHE_TTL=0``). Caches are warmed
+before measuring. Both storefronts and the bare route (a Litestar GET answering a fixed
+20-item body) each run in one uvicorn worker pinned to the same core; the inventory, ERP
+API, Tryton and wrk share the other. Runs are interleaved (the order reverses every round)
+and the median of the per-round ratios is reported.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ PATH = "/storefront/v1/availability"
 #: inventory process, which answers from its own cache and one Redis script call).
 TARGETS = {"storefront.availability_rps_ratio": 0.5}
 SKUS = list(DEMO_SKUS[:20])
-PAIRS = 3
+ROUNDS = 5
 SECONDS = 5
 CONNECTIONS = 32
 ISSUER = "https://bench.issuer"
@@ -100,53 +105,69 @@ def run() -> dict[str, float]:
                         "STRATA_STOREFRONT_RATELIMIT_ENABLED": "false",
                         **auth,
                     }
+                    uncached_env = {
+                        **storefront_env,
+                        "STRATA_STOREFRONT_AVAILABILITY_CACHE_TTL": "0",
+                    }
                     with (
                         uvicorn_app(
                             "experience_apis.storefront.app:create_app", storefront_env, cpu=0
                         ) as storefront,
+                        uvicorn_app(
+                            "experience_apis.storefront.app:create_app", uncached_env, cpu=0
+                        ) as uncached,
                         uvicorn_app("bench.storefront:bare_app", {}, cpu=0) as bare,
                     ):
-                        return {
-                            "storefront.availability_rps_ratio": _ratio(
-                                f"{storefront}{PATH}?{query}",
-                                f"{bare}{PATH}?{query}",
-                                token,
-                                {"storefront": storefront, "inventory": inventory, "erp": erp},
-                            )
-                        }
+                        return _ratios(
+                            {"cached": storefront, "uncached": uncached, "bare": bare},
+                            f"{PATH}?{query}",
+                            token,
+                            {"inventory": inventory, "erp": erp},
+                        )
     finally:
         server.stop()
         remove_run(server)
 
 
-def _ratio(storefront_url: str, bare_url: str, token: str, chain: dict[str, str]) -> float:
+#: Each figure: the requests per second of one side over the bare route's, same round.
+FIGURES = {
+    "storefront.availability_rps_ratio": "cached",
+    "storefront.availability_uncached_rps_ratio": "uncached",
+}
+
+
+def _ratios(
+    sides: dict[str, str], target: str, token: str, chain: dict[str, str]
+) -> dict[str, float]:
     headers = {"Authorization": f"Bearer {token}"}
-    warm = httpx.get(storefront_url, headers=headers, timeout=60)
-    warm.raise_for_status()
-    if len(warm.json()["items"]) != len(SKUS):
-        raise RuntimeError(f"the storefront answered {warm.text[:500]}")
-    ratios = []
-    for i in range(PAIRS):
-        order = ("storefront", "bare") if i % 2 == 0 else ("bare", "storefront")
-        rates = {}
-        cpu: dict[str, float] = {}
-        for side in order:
-            url = storefront_url if side == "storefront" else bare_url
-            if side == "storefront":
-                cpu = {name: server_cpu_seconds(base) for name, base in chain.items()}
-            rates[side] = wrk_rps(url, seconds=SECONDS, connections=CONNECTIONS, headers=headers)
-            if side == "storefront":
-                served = rates[side] * SECONDS
-                cpu = {
-                    name: (server_cpu_seconds(base) - cpu[name]) / served * 1e6
-                    for name, base in chain.items()
-                }
-        ratios.append(rates["storefront"] / rates["bare"])
-        # What each process of the chain spent per availability answer: the process that
-        # spends most, on its core, bounds the storefront's rate.
-        spent = ", ".join(f"{name} {us:.0f} us" for name, us in cpu.items())
+    for side in ("cached", "uncached"):
+        warm = httpx.get(sides[side] + target, headers=headers, timeout=60)
+        warm.raise_for_status()
+        if len(warm.json()["items"]) != len(SKUS):
+            raise RuntimeError(f"the storefront answered {warm.text[:500]}")
+    ratios: dict[str, list[float]] = {name: [] for name in FIGURES}
+    order = list(sides)
+    for round_ in range(ROUNDS):
+        rates: dict[str, float] = {}
+        spent: dict[str, str] = {}
+        for side in order if round_ % 2 == 0 else reversed(order):
+            # What each process spent per answer: the one that spends most, on its core,
+            # bounds the side's rate.
+            processes = {side: sides[side], **chain} if side != "bare" else {side: sides[side]}
+            cpu = {name: server_cpu_seconds(base) for name, base in processes.items()}
+            rates[side] = wrk_rps(
+                sides[side] + target, seconds=SECONDS, connections=CONNECTIONS, headers=headers
+            )
+            served = rates[side] * SECONDS
+            spent[side] = ", ".join(
+                f"{name} {(server_cpu_seconds(base) - cpu[name]) / served * 1e6:.0f} us"
+                for name, base in processes.items()
+            )
+        for name, side in FIGURES.items():
+            ratios[name].append(rates[side] / rates["bare"])
         print(
-            f"   pair {i}: storefront {rates['storefront']:.0f}/s, bare {rates['bare']:.0f}/s;"
-            f" CPU per answer: {spent}"
+            f"   round {round_}: "
+            + "; ".join(f"{side} {rates[side]:.0f}/s (CPU each: {spent[side]})" for side in sides),
+            flush=True,
         )
-    return statistics.median(ratios)
+    return {name: statistics.median(values) for name, values in ratios.items()}

@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 
 import httpx
 from litestar import Litestar
-from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi.spec import SecurityScheme, Tag
 
@@ -19,6 +18,7 @@ from experience_apis.storefront.settings import (
     StorefrontSettings,
     load_storefront_settings,
 )
+from experience_apis.storefront.shelf import Shelf
 from shared.app import build_service_app, load_rate_limit_settings
 from shared.auth import AuthSettings
 from shared.auth.service_tokens import service_credentials
@@ -86,13 +86,23 @@ def create_app(
                 s.orders_api_url, http_settings(s.orders_timeout), auth=authenticate
             )
             owned.append(orders_http)
-        app.state.inventory = InventoryClient(inventory_http, timeout=s.inventory_timeout)
+        shelf = Shelf(
+            InventoryClient(inventory_http, timeout=s.inventory_timeout),
+            low_stock_threshold=s.low_stock_threshold,
+            ttl=s.availability_cache_ttl,
+        )
+        app.state.shelf = shelf
         app.state.orders = OrdersClient(orders_http, timeout=s.orders_timeout)
         try:
             yield
         finally:
+            await shelf.aclose()
             for client in owned:
                 await client.aclose()
+
+    def provide_orders() -> OrdersClient:
+        orders: OrdersClient = app.state.orders
+        return orders
 
     app = build_service_app(
         service="storefront",
@@ -118,20 +128,8 @@ def create_app(
         auth=auth or s.auth,
         scopes=SCOPES,
         rate_limit=rate_limit or rate_limits(s),
-        dependencies={
-            "inventory": Provide(_provide_inventory, sync_to_thread=False),
-            "orders": Provide(_provide_orders, sync_to_thread=False),
-            "settings": Provide(lambda: s, sync_to_thread=False),
-        },
+        # A provider without parameters: no per-request parsing of its own. The availability
+        # route reads its shelf from the state (see there).
+        dependencies={"orders": Provide(provide_orders, sync_to_thread=False)},
     )
     return app
-
-
-def _provide_inventory(state: State) -> InventoryClient:
-    client: InventoryClient = state.inventory
-    return client
-
-
-def _provide_orders(state: State) -> OrdersClient:
-    client: OrdersClient = state.orders
-    return client

@@ -45,6 +45,10 @@ class StorefrontSettings(msgspec.Struct, frozen=True, kw_only=True):
     orders_timeout: Seconds = 5.0
     # At or below this many units a product shows "only N left"; above it just "in stock".
     low_stock_threshold: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 5
+    # How long each SKU's availability answer is kept and shown again, read again in the
+    # background after half of it (0: ask the inventory process every time). A shown figure
+    # may be this much older than the reservations; reserving still checks the live figure.
+    availability_cache_ttl: Annotated[float, msgspec.Meta(ge=0, le=60)] = 1.0
     # How this service authenticates to the process APIs: OAuth2 client credentials against
     # ``token_url``, or (local use and tests) a fixed ``service_token``.
     token_url: str | None = None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from decimal import ROUND_FLOOR, Decimal
 
@@ -20,6 +19,7 @@ from process_apis.inventory.schemas import (
 )
 from process_apis.inventory.settings import InventorySettings
 from process_apis.inventory.stock import InstanceStock, StockBoard
+from shared.models import StockLevel
 from shared.problems import Conflict, NotFound, ServiceUnavailable, UpstreamUnavailable
 
 
@@ -38,6 +38,11 @@ def sellable_units(quantity: Decimal) -> int:
     return max(int(quantity.to_integral_value(rounding=ROUND_FLOOR)), 0)
 
 
+#: (instance, SKU) pairs whose shaped stock is kept; past it the memo starts afresh.
+MAX_SHAPED = 100_000
+_Shaped = tuple[tuple[StockLevel, ...], list[LocationStock], int]
+
+
 class InventoryService:
     def __init__(
         self, settings: InventorySettings, board: StockBoard, reservations: ReservationStore
@@ -45,24 +50,30 @@ class InventoryService:
         self.settings = settings
         self.board = board
         self.reservations = reservations
+        # A SKU's locations and whole units, worked out once per stock read of an instance
+        # (the board hands out the same levels until it reads again).
+        self._shaped: dict[tuple[str, str], _Shaped] = {}
 
     async def availability(self, skus: Sequence[str]) -> Availability:
         """Available-to-sell of ``skus`` across every ERP instance, less reservations."""
         wanted = list(dict.fromkeys(skus))
-        readings, held = await asyncio.gather(self.board.read(wanted), self._held(wanted))
+        # One after the other: the board answers from memory without waiting unless it must
+        # read an ERP, which takes far longer than Redis (no tasks to run both at once).
+        readings = await self.board.read(wanted)
+        held = await self._held(wanted)
         items = []
         for sku in wanted:
-            locations = [
-                LocationStock(
-                    instance=reading.instance,
-                    warehouse=level.warehouse,
-                    on_hand=level.on_hand,
-                    available=level.available,
-                )
-                for reading in readings
-                for level in reading.levels.get(sku, ())
-            ]
-            erp_available = sum(sellable_units(loc.available) for loc in locations)
+            locations: list[LocationStock] = []
+            erp_available = 0
+            known = False
+            for reading in readings:
+                levels = reading.levels.get(sku)
+                if levels is None:
+                    continue
+                known = known or reading.ok
+                shown, units = self._shape(reading.instance, sku, levels)
+                locations += shown
+                erp_available += units
             reserved = held.get(sku, 0)
             items.append(
                 SkuAvailability(
@@ -70,7 +81,7 @@ class InventoryService:
                     available_to_sell=max(erp_available - reserved, 0),
                     erp_available=erp_available,
                     reserved=reserved,
-                    known=any(sku in reading.levels for reading in readings if reading.ok),
+                    known=known,
                     locations=locations,
                 )
             )
@@ -79,6 +90,29 @@ class InventoryService:
             sources=[_source(reading) for reading in readings],
             complete=all(reading.ok for reading in readings),
         )
+
+    def _shape(
+        self, instance: str, sku: str, levels: tuple[StockLevel, ...]
+    ) -> tuple[list[LocationStock], int]:
+        """The SKU's warehouses in ``instance`` and the whole units they can ship."""
+        key = (instance, sku)
+        kept = self._shaped.get(key)
+        if kept is not None and kept[0] is levels:
+            return kept[1], kept[2]
+        locations = [
+            LocationStock(
+                instance=instance,
+                warehouse=level.warehouse,
+                on_hand=level.on_hand,
+                available=level.available,
+            )
+            for level in levels
+        ]
+        units = sum(sellable_units(level.available) for level in levels)
+        if len(self._shaped) >= MAX_SHAPED:
+            self._shaped.clear()
+        self._shaped[key] = (levels, locations, units)
+        return locations, units
 
     async def reserve(self, request: ReservationRequest) -> Reservation:
         """Hold every line of ``request`` or none; 409 naming the lines that do not fit."""

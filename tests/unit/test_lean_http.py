@@ -20,6 +20,7 @@ from shared.http import (
     StaticBearer,
     make_client,
 )
+from shared.http_client import query_string
 from shared.telemetry.context import parse_traceparent
 from shared.telemetry.spans import Tracing
 from tests.support.event_loops import BOTH_LOOPS_QUIET, event_loop_policy  # noqa: F401
@@ -257,3 +258,24 @@ async def test_calls_outside_the_short_path_take_httpx_own(server: Any) -> None:
         assert answer.content == b"ok"
     finally:
         await client.aclose()
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"sku": ["TEE-BLK.M", "mug_1~", "CAP"]},
+        {"sku": "ONE", "limit": 20, "offset": -1},
+        {"a": True},
+        {"q": "two words", "x": "1"},
+        {"name": "café"},
+        {"a": [1, 2], "b": ("x", "y")},
+        {"e": "", "f": []},
+        {"x": None, "y": 1.5},
+        {"a b": "1"},
+        [("sku", "A"), ("sku", "B")],
+        "sku=A&sku=B",
+        {},
+    ],
+)
+def test_query_strings_are_httpx_own(params: Any) -> None:
+    assert query_string(params) == str(httpx.QueryParams(params))

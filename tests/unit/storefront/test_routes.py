@@ -227,3 +227,12 @@ async def test_bad_order_id_is_400(client) -> None:
     assert resp.status_code in (400, 404)
     resp = await client.get("/storefront/v1/orders/abc/status", headers=session())
     assert resp.status_code == 400
+
+
+async def test_availability_is_kept_for_a_moment(client, processes) -> None:
+    params = {"sku": ["MUG", "CAP"]}
+    first = await client.get("/storefront/v1/availability", params=params, headers=session())
+    processes.available["CAP"] = 0
+    again = await client.get("/storefront/v1/availability", params=params, headers=session())
+    assert again.json() == first.json()
+    assert processes.paths.count("/inventory/v1/availability") == 1
