@@ -29,9 +29,10 @@ from graphql.language import Visitor
 
 from sandbox.shopify.admin_root import IdempotencyStore
 from sandbox.shopify.admin_views import field_resolver
-from sandbox.shopify.catalogue import MAX_VARIANTS, CatalogueRoot
+from sandbox.shopify.catalogue import MAX_VARIANTS
 from sandbox.shopify.commerce import ShopEvent
 from sandbox.shopify.cost import CostBucket, QueryCoster
+from sandbox.shopify.root import SandboxRoot
 from sandbox.shopify.schema import admin_schema
 from sandbox.shopify.state import Shop, ShopifyState
 from sandbox.shopify.versions import CONCURRENCY_PROTECTION_VERSION, at_least
@@ -228,7 +229,7 @@ def run_admin_graphql(
         return answer(
             [_error("Throttled", "THROTTLED", documentation=RATE_LIMIT_DOCS)], None, requested, None
         )
-    root = CatalogueRoot(state, shop, version, app, idempotency)
+    root = SandboxRoot(state, shop, version, app, idempotency)
     result = execute(
         schema,
         document,

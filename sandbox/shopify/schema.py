@@ -12,6 +12,9 @@ from functools import cache
 
 from graphql import GraphQLSchema, build_schema
 
+from sandbox.shopify.sdl_bulk import BULK_SDL
+from sandbox.shopify.sdl_fulfillment import FULFILLMENT_SDL
+
 CURRENCIES = "AUD CAD CHF CNY CZK DKK EUR GBP HKD JPY NOK NZD PLN SEK SGD USD"
 COUNTRIES = (
     "AT AU BE BG CA CH CY CZ DE DK EE ES FI FR GB GR HR HU IE IT JP LT LU LV MT NL NO NZ "
@@ -614,7 +617,7 @@ schema { query: QueryRoot mutation: Mutation }
 
 def sdl(*, compare_and_swap_2026_04: bool) -> str:
     """The schema's SDL, with or without the pre-2026-04 compare-quantity fields."""
-    return _SDL % {
+    return (_SDL + BULK_SDL + FULFILLMENT_SDL) % {
         "currencies": CURRENCIES,
         "countries": COUNTRIES,
         "page": _PAGE_ARGS,

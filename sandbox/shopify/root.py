@@ -1,0 +1,10 @@
+"""The Admin API root the sandbox executes queries against: every part's resolvers in one."""
+
+from __future__ import annotations
+
+from sandbox.shopify.bulk import BulkRoot
+from sandbox.shopify.fulfillments import FulfillmentRoot
+
+
+class SandboxRoot(FulfillmentRoot, BulkRoot):
+    """Orders, inventory, fulfillments, products and bulk operations."""
