@@ -173,8 +173,9 @@ def redis_server() -> Iterator[str]:
         raise RuntimeError("redis-server is not installed")
     port = free_port()
     workdir = tempfile.mkdtemp(prefix="strata-bench-redis-")
+    # As Strata requires of its Redis: an append-only file, fsync'd every second.
     argv = [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-            "no", "--dir", workdir]  # fmt: skip
+            "yes", "--appendfsync", "everysec", "--dir", workdir]  # fmt: skip
     if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
         argv = ["taskset", "-c", "1", *argv]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from strata.stack.console import STACK_FILE, live_stack, print_table, remove_state, write_state
 from strata.stack.parts import demo_config, strata
-from strata.stack.processes import redis_for_stack, running
+from strata.stack.processes import redis_durable, redis_for_stack, running
 
 
 def up(
@@ -43,6 +43,18 @@ def up(
     signal.signal(signal.SIGINT, on_signal)
     with redis_for_stack(log_dir) as (redis_url, _):
         config = demo_config(redis_url, data_dir, log_dir)
+        if not redis_durable(redis_url):
+            # Only a Redis named by STRATA_REDIS_URL gets here: the operator's choice, stated.
+            print(
+                f"Warning: the Redis at {redis_url} keeps nothing across a restart; the webhook "
+                "ingress is told to accept that (STRATA_SHOPIFY_REDIS_ACCEPT_VOLATILE=true). "
+                "See docs/durability.md.",
+                file=sys.stderr,
+                flush=True,
+            )
+            config.part_env.setdefault("shopify", {})["STRATA_SHOPIFY_REDIS_ACCEPT_VOLATILE"] = (
+                "true"
+            )
         try:
             with running(
                 config, announce=lambda p: print(f"  {p.name:<16} ready", flush=True)

@@ -34,9 +34,11 @@ DEMO_AUDIENCE = "strata"
 WEBHOOK_TOPICS = (
     "orders/create",
     "orders/updated",
+    "orders/edited",
     "orders/paid",
     "orders/cancelled",
     "orders/fulfilled",
+    "orders/partially_fulfilled",
     "fulfillments/create",
     "refunds/create",
 )

@@ -32,13 +32,35 @@ def redis_answers(url: str) -> bool:
         return False
 
 
+def redis_durable(url: str) -> bool:
+    """Whether the Redis at ``url`` keeps what it was told across a restart: an append-only
+    file, or a replica (what the webhook ingress requires before it becomes ready)."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=0.5)
+    try:
+        persistence = client.info("persistence")
+        replication = client.info("replication")
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+    return bool(persistence.get("aof_enabled")) or int(replication.get("connected_slaves", 0)) > 0
+
+
 @contextlib.contextmanager
 def redis_for_stack(log_dir: Path) -> Iterator[tuple[str, subprocess.Popen[bytes] | None]]:
-    """The Redis at 127.0.0.1:6379 when it answers, else a redis-server on a free port."""
-    url = os.environ.get("STRATA_REDIS_URL", "redis://127.0.0.1:6379/0")
-    if redis_answers(url):
+    """``STRATA_REDIS_URL`` when set and answering; else the Redis at 127.0.0.1:6379 when it
+    answers and is durable; else a redis-server with an append-only file on a free port."""
+    explicit = os.environ.get("STRATA_REDIS_URL")
+    url = explicit or "redis://127.0.0.1:6379/0"
+    if redis_answers(url) and (explicit or redis_durable(url)):
         yield url, None
         return
+    if redis_answers(url):
+        print(
+            f"The Redis at {url} keeps nothing across a restart (no append-only file, no "
+            "replica); starting a durable redis-server for the stack instead.",
+            flush=True,
+        )
     exe = shutil.which("redis-server")
     if exe is None:
         raise SystemExit(
@@ -49,7 +71,12 @@ def redis_for_stack(log_dir: Path) -> Iterator[tuple[str, subprocess.Popen[bytes
     workdir = tempfile.mkdtemp(prefix="strata-redis-")
     log_dir.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(  # noqa: S603 - fixed argv of a located executable
-        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", workdir],
+        [
+            exe,
+            *("--port", str(port), "--bind", "127.0.0.1", "--dir", workdir),
+            # Webhooks answered 200 must survive a restart: the ingress requires it.
+            *("--save", "", "--appendonly", "yes", "--appendfsync", "everysec"),
+        ],
         stdout=(log_dir / "redis.log").open("wb"),
         stderr=subprocess.STDOUT,
     )

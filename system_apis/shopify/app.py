@@ -3,6 +3,7 @@ layer needs (``strata serve shopify``)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,19 +17,28 @@ from redis.backoff import NoBackoff
 
 from shared.app import build_service_app
 from shared.auth import AuthSettings
+from shared.health import RedisDurability
 from shared.http import HttpClientSettings, make_client
 from shared.idempotency import IdempotencyStore
 from shared.ratelimit import RateLimitSettings
+from shared.retention import StreamTrimmer
+from shared.settings import env_name
+from shared.streams import FAMILIES, WebhookStreams
 from shared.telemetry.redis import traced_redis
 from system_apis.shopify import schemas
 from system_apis.shopify.admin import AdminGraphQL
 from system_apis.shopify.appender import RedisClient, StreamAppender
 from system_apis.shopify.fast_path import WebhookFastPath
 from system_apis.shopify.ingress import ENTRY, WebhookIngress
-from system_apis.shopify.metrics import IngressMetrics
+from system_apis.shopify.metrics import IngressMetrics, RetentionMetrics
 from system_apis.shopify.routes import ShopController
 from system_apis.shopify.service import ShopifyService
-from system_apis.shopify.settings import ShopifySettings, load_shopify_settings, normalise
+from system_apis.shopify.settings import (
+    PREFIX,
+    ShopifySettings,
+    load_shopify_settings,
+    normalise,
+)
 from system_apis.shopify.webhook_routes import WEBHOOK_HMAC, WEBHOOK_HMAC_SCHEME, WebhookController
 
 API_VERSION = "1.0.0"
@@ -50,6 +60,34 @@ def open_redis(settings: ShopifySettings) -> RedisClient:
     if settings.redis_cluster:
         return RedisCluster.from_url(settings.redis_url, **options)
     return traced_redis(settings.redis_url, **options)
+
+
+def redis_durability(settings: ShopifySettings, redis: RedisClient) -> RedisDurability:
+    """The readiness check that Redis keeps appended webhooks across a restart."""
+    return RedisDurability(
+        redis,
+        accept_volatile=settings.redis_accept_volatile,
+        accept_setting=env_name(PREFIX, "redis_accept_volatile"),
+        at_risk="webhooks already answered 200, which Shopify will not send again",
+    )
+
+
+async def _stop(task: asyncio.Task[None], patience: float = 2.0) -> None:
+    """Cancel ``task`` and wait for it a little: shutting down never hangs on background work
+    (a client may swallow one cancellation while it reconnects, so cancel until it ends)."""
+    deadline = asyncio.get_running_loop().time() + patience
+    while not task.done() and asyncio.get_running_loop().time() < deadline:
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.2)
+    if task.done() and not task.cancelled():
+        task.exception()  # retrieved, so that it is not reported as never retrieved
+
+
+def stream_trimmer(settings: ShopifySettings, redis: RedisClient) -> StreamTrimmer:
+    """The retention of every shard of every webhook stream (their dead letters are kept)."""
+    streams = WebhookStreams(settings.stream_prefix, settings.stream_shards)
+    names = [name for family in FAMILIES for name in streams.streams(family)]
+    return StreamTrimmer(redis, names, settings.stream_retention)
 
 
 def admin_http_settings(settings: ShopifySettings) -> HttpClientSettings:
@@ -104,9 +142,19 @@ def create_app(
         # The idempotency store speaks to one Redis; under Redis Cluster its keys are
         # hash-tagged per key, and the cluster client routes them the same way.
         app.state.idempotency = IdempotencyStore(redis, "strata:shopify")
+        app.state.durability = redis_durability(s, redis)
+        trimming: asyncio.Task[None] | None = None
+        if s.stream_trim_interval > 0:
+            retention = RetentionMetrics(app.state.metrics_registry)
+            trimmer = stream_trimmer(s, redis)
+            trimming = asyncio.create_task(
+                trimmer.run(s.stream_trim_interval, retention.trimmed, retention.failed)
+            )
         try:
             yield
         finally:
+            if trimming is not None:
+                await _stop(trimming)
             fast_path.ingress = None
             await appender.aclose()
             await http.aclose()
@@ -114,6 +162,10 @@ def create_app(
 
     async def redis_ready() -> None:
         await app.state.redis.ping()
+
+    async def redis_durable() -> str:
+        durability: RedisDurability = app.state.durability
+        return await durability()
 
     app = build_service_app(
         service="shopify",
@@ -124,7 +176,7 @@ def create_app(
             f"process layer needs (Admin API version {s.api_version})."
         ),
         route_handlers=[WebhookController, ShopController],
-        readiness={"redis": redis_ready},
+        readiness={"redis": redis_ready, "redis_durability": redis_durable},
         lifespan=[resources],
         tags=[
             Tag(name="webhooks", description="Deliveries from Shopify"),

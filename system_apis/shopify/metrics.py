@@ -1,9 +1,13 @@
-"""Prometheus counters of the webhook ingress, on the app's own registry."""
+"""Prometheus metrics of the webhook ingress and of its stream retention, on the app's own
+registry."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter
+from collections.abc import Sequence
 
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from shared.retention import Trimmed
 from shared.streams import TOPIC_FAMILIES
 
 
@@ -40,3 +44,37 @@ class IngressMetrics:
     def rejected(self, reason: str) -> None:
         """Count one refused webhook."""
         self._rejected.labels(reason).inc()
+
+
+class RetentionMetrics:
+    """What the stream retention trimmed: entries per stream, when its last pass finished,
+    and passes that failed (``shared.retention``)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._trimmed = Counter(
+            "strata_shopify_stream_entries_trimmed_total",
+            "Stream entries removed by the retention policy (acknowledged by every group)",
+            ["stream"],
+            registry=registry,
+        )
+        self._last_pass = Gauge(
+            "strata_shopify_stream_last_trim_timestamp_seconds",
+            "When the last pass of the retention over every webhook stream finished",
+            registry=registry,
+        )
+        self._failures = Counter(
+            "strata_shopify_stream_trim_failures_total",
+            "Retention passes cut short by a Redis error",
+            registry=registry,
+        )
+
+    def trimmed(self, results: Sequence[Trimmed]) -> None:
+        """Count one finished pass."""
+        for result in results:
+            if result.removed:
+                self._trimmed.labels(result.stream).inc(result.removed)
+        self._last_pass.set_to_current_time()
+
+    def failed(self) -> None:
+        """Count one pass that failed."""
+        self._failures.inc()

@@ -44,13 +44,23 @@ class ShopifySettings(msgspec.Struct, frozen=True, kw_only=True):
     redis_url: str = DEFAULT_REDIS_URL
     redis_cluster: bool = False
     redis_timeout: Annotated[float, msgspec.Meta(gt=0)] = 2.0
+    # Be ready on a Redis that keeps webhooks in memory only (no append-only file, no
+    # replica): a Redis restart then loses webhooks already answered 200 (docs/durability.md).
+    redis_accept_volatile: bool = False
     # Webhook ingress.
     webhook_max_body_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 2 * 1024 * 1024
     stream_prefix: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9:_\-]+$")] = DEFAULT_PREFIX
     # Streams per family; its consumers must read every one (``WebhookStreams.streams``).
     stream_shards: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 1
-    # Approximate MAXLEN of each stream; 0 keeps every entry (consumers trim what they acked).
+    # Approximate MAXLEN of each stream; 0 leaves trimming to the retention below. A MAXLEN
+    # cuts entries whether or not they were consumed: keep it 0 unless Redis memory matters
+    # more than the webhooks.
     stream_maxlen: Annotated[int, msgspec.Meta(ge=0)] = 0
+    # Seconds an entry is kept after it arrived, and then only once every consumer group of
+    # its stream has acknowledged it (``shared.retention``); dead letters are never trimmed.
+    stream_retention: Annotated[int, msgspec.Meta(ge=0)] = 7 * 24 * 3600
+    # Seconds between two trims of every webhook stream; 0 turns trimming off.
+    stream_trim_interval: Annotated[float, msgspec.Meta(ge=0)] = 60.0
     # Shopify retries for 4 hours and duplicates arrive later still: remember ids for 2 days.
     dedupe_ttl: Annotated[int, msgspec.Meta(ge=60)] = 2 * 24 * 3600
     append_batch_max: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 256

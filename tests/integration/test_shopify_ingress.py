@@ -255,7 +255,8 @@ async def test_concurrent_webhooks_all_land_through_few_batches(
 
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
 async def test_redis_down_answers_503_and_shopifys_retry_lands_once(prefix: str) -> None:
-    server = RedisServer().start()
+    # A volatile Redis on purpose: the restart loses what it held.
+    server = RedisServer(extra_args=("--appendonly", "no")).start()
     try:
         app = create_app(settings(prefix, redis_url=server.url, redis_timeout=0.5))
         body = order_body()

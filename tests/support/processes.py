@@ -31,7 +31,11 @@ def wait_for_port(port: int, timeout: float = 20.0, host: str = "127.0.0.1") -> 
 
 @dataclass
 class RedisServer:
-    """A private redis-server process; stop() and start() again on the same port."""
+    """A private redis-server process; stop() and start() again on the same port.
+
+    It keeps an append-only file (fsync every second), as Strata requires of its Redis, so a
+    restart keeps what was written; ``extra_args=("--appendonly", "no")`` makes a volatile one.
+    """
 
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
@@ -56,7 +60,9 @@ class RedisServer:
                 "--save",
                 "",
                 "--appendonly",
-                "no",
+                "yes",
+                "--appendfsync",
+                "everysec",
                 "--dir",
                 self.workdir,
                 *self.extra_args,

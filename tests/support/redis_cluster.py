@@ -45,7 +45,10 @@ class RedisCluster:
                         "--cluster-config-file", f"nodes-{port}.conf",
                         "--cluster-node-timeout", "2000",
                         "--save", "",
-                        "--appendonly", "no",
+                        "--appendonly", "yes",
+                        "--appendfsync", "everysec",
+                        # The nodes share one directory: each keeps its own append-only file.
+                        "--appendfilename", f"appendonly-{port}.aof",
                         "--dir", self.workdir,
                     ],
                     stdout=subprocess.DEVNULL,

@@ -294,6 +294,9 @@ Context: dict root, service, layer, svc (the service's values), role (api|worker
 {{- if $inst -}}
 {{- $_ := set $config (printf "%sINSTANCE" $prefix) $inst.name -}}
 {{- end -}}
+{{- if and (eq $service "shopify") $root.Values.redis.acceptVolatile -}}
+{{- $_ := set $config "STRATA_SHOPIFY_REDIS_ACCEPT_VOLATILE" "true" -}}
+{{- end -}}
 {{- if $svc.worker -}}
 {{- $_ := set $config (printf "%sRUN_WORKERS" $prefix) (toString (or (eq $role "worker") (not $svc.worker.enabled))) -}}
 {{- end -}}

@@ -13,7 +13,7 @@ from process_apis.orders.settings import load_orders_settings
 from shared.app import load_auth_settings, load_rate_limit_settings
 from system_apis.erp.settings import load_erp_settings
 from system_apis.shopify.settings import load_shopify_settings
-from tests.unit.helm.chart import NAMESPACE, Rendered, RenderError, render
+from tests.unit.helm.chart import NAMESPACE, InvalidValues, Rendered, RenderError, render
 
 SERVICES = ["erp-eu", "erp-us", "shopify", "orders", "inventory", "storefront", "service-desk"]
 PER_WORKLOAD = ["Deployment", "Service", "ServiceAccount", "ConfigMap"]
@@ -294,6 +294,23 @@ def test_redis_cluster_reaches_every_service_and_a_node_of_its_own_still_wins() 
     refs = {item["name"] for item in container(secret, "orders").get("env", [])}
     assert "STRATA_ORDERS_REDIS_URL" not in refs
     assert environment(secret, "orders")["STRATA_ORDERS_REDIS_URL"] == "redis://own:6379/0"
+
+
+def test_a_volatile_redis_is_accepted_only_when_the_values_say_so(default: Rendered) -> None:
+    variable = "STRATA_SHOPIFY_REDIS_ACCEPT_VOLATILE"
+    for service in SERVICES:
+        assert not any(k.endswith("_ACCEPT_VOLATILE") for k in environment(default, service))
+    accepted = render({"redis": {"acceptVolatile": True}})
+    shopify_env = environment(accepted, "shopify")
+    assert shopify_env[variable] == "true"
+    del shopify_env["STRATA_SHOPIFY_SHOPS"]  # a secret reference here, JSON in the pod
+    assert load_shopify_settings(shopify_env).redis_accept_volatile is True
+    for service in set(SERVICES) - {"shopify"}:
+        assert not any(k.endswith("_ACCEPT_VOLATILE") for k in environment(accepted, service))
+    assert "acceptVolatile is true" in accepted.notes
+    assert "acceptVolatile is true" not in default.notes
+    with pytest.raises(InvalidValues):
+        render({"redis": {"acceptVolatile": "yes"}})
 
 
 def test_autoscaling_off_sets_replicas_and_a_blocking_pdb_is_refused() -> None:

@@ -66,6 +66,7 @@ CASES = {
     "worker without HTTP": {
         "services": {"orders": {"worker": {"enabled": True, "serveHttp": False}}}
     },
+    "volatile Redis accepted": {"redis": {"acceptVolatile": True}},
 }
 
 
