@@ -66,6 +66,7 @@ def dummy_secret_hash() -> str:
 DEMO_SCOPES: Mapping[str, frozenset[str]] = {
     "orders": frozenset({"erp:read", "erp:write", "shopify:read", "shopify:write"}),
     "inventory": frozenset({"erp:read", "shopify:read", "shopify:write"}),
+    "catalog": frozenset({"erp:read", "shopify:read", "shopify:write"}),
     "returns": frozenset({"erp:read", "erp:write", "shopify:read", "shopify:write"}),
     "storefront": frozenset({"inventory:read", "orders:read", "returns:read", "returns:write"}),
     "service-desk": frozenset({"orders:read", "returns:read", "returns:write"}),
@@ -81,6 +82,8 @@ DEMO_SCOPES: Mapping[str, frozenset[str]] = {
             "orders:replay",
             "inventory:read",
             "inventory:write",
+            "catalog:read",
+            "catalog:publish",
             "returns:read",
             "returns:write",
         }

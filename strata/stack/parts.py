@@ -239,6 +239,21 @@ def plan(config: StackConfig) -> list[Part]:
             },
         )
     )
+    catalog_port = pick_port(ports.get("catalog", 8135))
+    parts.append(
+        Part(
+            "catalog",
+            strata("serve", "catalog", "--port", str(catalog_port)),
+            catalog_port,
+            env={
+                **common,
+                **config.service_auth_env("catalog"),
+                "STRATA_CATALOG_REDIS_URL": config.redis_url,
+                "STRATA_CATALOG_ERP_INSTANCES": json.dumps(erp_urls),
+                "STRATA_CATALOG_SHOPIFY_URL": f"http://127.0.0.1:{shopify_port}",
+            },
+        )
+    )
     for name, port_default, upstreams in (
         (
             "storefront",
