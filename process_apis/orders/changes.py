@@ -9,7 +9,12 @@ saw is posted by the service, as Shopify has it now.
 ``orders/edited`` carries only the edit's deltas, so the order is read from Shopify;
 ``orders/updated`` carries it. The product lines Shopify has now (``current_quantity``) are
 compared with what the ERP holds, and the ERP order is amended to them; equal lines change
-nothing, so a replayed or echoed webhook costs no amendment. An ERP that can't amend
+nothing, so a replayed or echoed webhook costs no amendment. An order that carries Shopify's
+``current_total_price`` (a webhook body) is amended priced: its lines' prices, discounts and
+taxes, ``taxes_included`` and that total go with the lines, so that the ERP's total stays
+Shopify's to the cent. One read from the Shopify system API carries no taxes or current
+total: its amendment sets quantities only and is marked unpriced, and the next body that
+carries the total reprices the ERP order even though its lines are equal. An ERP that can't amend
 (shipped, or a change it can't express) makes an exception of kind ``amendment-refused``
 whose error shows the difference (:func:`describe_changes`). An order with no unit left is
 cancelled.
@@ -24,7 +29,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from decimal import Decimal
 from typing import Any, Final, TypeVar
+
+import msgspec
 
 from process_apis.orders.downstream import (
     NotAmendable,
@@ -55,6 +63,8 @@ ORDER_CHANGES: Final = frozenset({ORDERS_EDITED, ORDERS_UPDATED})
 AMENDMENT_REFUSED: Final = "amendment-refused"
 #: The exception kind of an order cancelled after shipment that the ERP could not take back.
 CANCEL_AFTER_SHIPMENT: Final = "cancel-after-shipment"
+#: The summary field set ("1") while the ERP order was last amended without Shopify's total.
+UNPRICED: Final = "amended_unpriced"
 T = TypeVar("T")
 
 
@@ -99,10 +109,19 @@ def lines_fingerprint(wanted: Mapping[str, int]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def wanted_lines(
+class WantedOrder(msgspec.Struct, frozen=True, kw_only=True):
+    """What the ERP order should become: Shopify's product lines now and, when the source
+    carries it, Shopify's current total (shop money) with how lines carry their taxes."""
+
+    lines: list[OrderLine]
+    taxes_included: bool = False
+    expected_total: Decimal | None = None
+
+
+def wanted_order(
     shop: str, order: dict[str, Any], custom_item_sku: str | None = None
-) -> list[OrderLine] | None:
-    """The product lines of Shopify's order as it is now; None when no unit is left."""
+) -> WantedOrder | None:
+    """Shopify's order as it is now, for amending; None when no unit is left."""
     items = order.get("line_items")
     if (
         isinstance(items, list)
@@ -116,7 +135,22 @@ def wanted_lines(
         draft = to_sales_order(shop, order, custom_item_sku=custom_item_sku)
     except MappingError as exc:
         raise PermanentFailure(f"mapping failed: {exc}", kind="mapping") from exc
-    return [line for line in draft.lines if line.kind == LineKind.PRODUCT]
+    # Without current_total_price the mapping falls back on total_price, which an edit
+    # leaves as it was: no total to hold the ERP to.
+    current = "current_total_price_set" in order or "current_total_price" in order
+    return WantedOrder(
+        lines=[line for line in draft.lines if line.kind == LineKind.PRODUCT],
+        taxes_included=draft.taxes_included,
+        expected_total=draft.expected_total if current else None,
+    )
+
+
+def wanted_lines(
+    shop: str, order: dict[str, Any], custom_item_sku: str | None = None
+) -> list[OrderLine] | None:
+    """The product lines of Shopify's order as it is now; None when no unit is left."""
+    wanted = wanted_order(shop, order, custom_item_sku)
+    return None if wanted is None else wanted.lines
 
 
 # -- following the changes in the ERP --------------------------------------------------------
@@ -180,12 +214,13 @@ class OrderChanges:
         if current.get("cancelled_at"):
             await self._record(held, f"{topic} noted", detail="cancelled in Shopify")
             return
-        wanted = wanted_lines(shop, current, self.settings.custom_item_sku(shop))
+        wanted = wanted_order(shop, current, self.settings.custom_item_sku(shop))
         if wanted is None:
             # Every unit removed or refunded before shipping: the order is cancelled.
             await self.cancel(held, current)
             return
-        if summary.get("lines") == lines_fingerprint(quantities(wanted)):
+        reprice = wanted.expected_total is not None and bool(summary.get(UNPRICED))
+        if summary.get("lines") == lines_fingerprint(quantities(wanted.lines)) and not reprice:
             await self._record(held, f"{topic} noted", detail="lines unchanged")
             return
         await self._amend(held, topic, instance, erp_id, summary, wanted)
@@ -197,7 +232,7 @@ class OrderChanges:
         instance: str,
         erp_id: str,
         summary: dict[str, str],
-        wanted: list[OrderLine],
+        wanted: WantedOrder,
     ) -> None:
         erp = self.erps[instance]
         reference = external_reference(held.shop, held.order_id)
@@ -210,20 +245,37 @@ class OrderChanges:
                 f"ERP {instance} no longer has order {number} ({reference}) the pipeline posted",
                 kind=AMENDMENT_REFUSED,
             )
-        after = quantities(wanted)
+        after = quantities(wanted.lines)
         changes = line_changes(quantities(order.lines), after)
         fingerprint = lines_fingerprint(after)
-        if not changes:
-            await self._record(held, f"{topic} noted", detail="lines unchanged", lines=fingerprint)
+        expected = wanted.expected_total
+        # Priced now: an earlier amendment without Shopify's total is made good.
+        priced = {UNPRICED: ""} if expected is not None else {}
+        reprice = expected is not None and bool(summary.get(UNPRICED))
+        if not changes and not (reprice and order.total.amount != expected):
+            await self._record(
+                held, f"{topic} noted", detail="lines unchanged", lines=fingerprint, **priced
+            )
             return
         difference = describe_changes(changes)
+        if not changes:
+            difference = f"total {order.total.amount} -> {expected} {order.currency}"
         # One key per hold of the lock: a retry compares again rather than replaying an
         # answer that an edit back and forth since may have outdated.
-        key = idempotency_key("amend", reference, str(held.fence), fingerprint)
+        parts = ["amend", reference, str(held.fence), fingerprint]
+        key = idempotency_key(*parts, *([str(expected)] if expected is not None else []))
         note = f"Shopify {topic} of {held.shop} order {held.order_id}"
         try:
             amended = await self._erp_call(
-                f"erp {instance} amend order", lambda: erp.amend(erp_id, wanted, note, key)
+                f"erp {instance} amend order",
+                lambda: erp.amend(
+                    erp_id,
+                    wanted.lines,
+                    note,
+                    key,
+                    taxes_included=wanted.taxes_included,
+                    expected_total=expected,
+                ),
             )
         except NotAmendable as exc:
             why = exc.problem.get("detail") or exc.reason
@@ -233,11 +285,18 @@ class OrderChanges:
                 f"{why}. Difference (ERP -> Shopify): {difference}",
                 kind=AMENDMENT_REFUSED,
             ) from exc
+        total = amended.order.total
+        detail = f"{instance} {number}: {describe_changes(amended.changes or changes)}"
+        if not changes:
+            detail = f"{instance} {number}: total {order.total.amount} -> {total.amount}"
+        elif expected is not None:
+            detail += f"; total {total.amount} {total.currency}"
         await self._record(
             held,
-            "amended",
-            detail=f"{instance} {number}: {describe_changes(amended.changes or changes)}",
+            "amended" if changes else "repriced",
+            detail=detail,
             lines=fingerprint,
+            **(priced or {UNPRICED: "1"}),
         )
 
     async def cancel(self, held: HeldOrder, body: dict[str, Any]) -> None:

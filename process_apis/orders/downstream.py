@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import hashlib
 from collections.abc import Awaitable, Callable, Iterator, Mapping
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import httpx
@@ -278,11 +279,22 @@ class ErpClient:
             return _sales_order(self.api, response)
 
     async def amend(
-        self, order_id: str, lines: list[OrderLine], note: str | None, key: str
+        self,
+        order_id: str,
+        lines: list[OrderLine],
+        note: str | None,
+        key: str,
+        *,
+        taxes_included: bool = False,
+        expected_total: Decimal | None = None,
     ) -> AmendedOrder:
-        """Bring the order's product lines to ``lines``; :class:`NotAmendable` when the ERP
-        refuses (a 409 with Retry-After is the ERP busy with the order: transient)."""
-        body = {"lines": lines, "note": note[:200] if note else None}
+        """Bring the order's product lines to ``lines`` (priced, and its total brought to
+        ``expected_total``, when that is given); :class:`NotAmendable` when the ERP refuses
+        (a 409 with Retry-After is the ERP busy with the order: transient)."""
+        body: dict[str, Any] = {"lines": lines, "note": note[:200] if note else None}
+        if expected_total is not None:
+            # Sent only when priced, so an ERP API of before these fields still amends.
+            body |= {"taxes_included": taxes_included, "expected_total": expected_total}
         with _failing_as_worker_needs(f"amend order {order_id}", {409: NotAmendable}):
             response = await self.api.request(
                 "POST",

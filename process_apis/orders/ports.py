@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Final, Protocol
 
 import msgspec
@@ -191,11 +192,22 @@ class ErpOrders(Protocol):
         status 409 when it has shipped already."""
 
     async def amend(
-        self, order_id: str, lines: list[OrderLine], note: str | None, key: str
+        self,
+        order_id: str,
+        lines: list[OrderLine],
+        note: str | None,
+        key: str,
+        *,
+        taxes_included: bool = False,
+        expected_total: Decimal | None = None,
     ) -> AmendedOrder:
-        """Bring the order's product lines to ``lines`` (a no-op when it has them);
+        """Bring the order's product lines to ``lines`` (a no-op when it has them); with
+        ``expected_total`` (Shopify's current total, shop money) changed and added lines are
+        priced from ``lines`` (prices containing their taxes when ``taxes_included``) and the
+        order's total brought to it.
         :class:`~process_apis.orders.downstream.NotAmendable` (a ``Rejected``, status 409)
-        when it can't be amended (shipped, or a change the ERP can't express)."""
+        when it can't be amended (shipped, a change the ERP can't express, or a total that
+        would differ from ``expected_total`` by more than rounding)."""
 
     async def return_shipped(self, order_id: str, key: str) -> ShippedReturn:
         """Cut a cancelled order down to what shipped and return that, once:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import types
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,18 @@ def lines(order: dict[str, Any]) -> dict[str, int]:
     return found
 
 
+def totals_agree(sandbox: Sandbox, api: dict[str, httpx.Client], order_id: int) -> Decimal:
+    """Wait for the ERP sale's total to be the sandbox order's ``current_total_price`` (an
+    edit settles over ``orders/edited`` and ``orders/updated``); that total."""
+    shopify = Decimal(sandbox.order(EU, order_id)["current_total_price"])
+
+    def check() -> bool:
+        return Decimal(erp_order(api, order_id)["total"]["amount"]) == shopify
+
+    wait_until(check, timeout=90, what=f"{order_id}: ERP total {shopify} as Shopify's")
+    return shopify
+
+
 def edit(sandbox: Sandbox, order_id: int, **body: Any) -> dict[str, Any]:
     response = sandbox.post(f"/shops/{EU}/orders/{order_id}/edit", body)
     assert response.status_code < 300, response.text
@@ -113,6 +126,7 @@ def test_an_edit_before_shipment_amends_the_erp_order(
         line_items=[{"sku": "TOTE-NAT", "quantity": 2}, {"sku": "BEANIE-CHR", "quantity": 1}],
     )
     reached(api, order["id"], "acknowledged")
+    before = totals_agree(sandbox, api, order["id"])
 
     made = edit(
         sandbox,
@@ -129,6 +143,8 @@ def test_an_edit_before_shipment_amends_the_erp_order(
     amended = [s for s in final["steps"] if s["step"] == "amended"]
     assert len(amended) == 1
     assert "BEANIE-CHR 1 -> 0 (removed)" in amended[0]["detail"]
+    # The added pot is priced net of the shop's included VAT, as Shopify has it.
+    assert totals_agree(sandbox, api, order["id"]) != before
     deliveries = sandbox.deliveries(shop=EU, topic="orders/edited", include_body="true")
     assert any(str(order["id"]) in d["body"] for d in deliveries)
 
@@ -142,8 +158,18 @@ def test_a_partial_cancel_reduces_the_erp_line(
     edit(sandbox, order["id"], set_quantities=[{"sku": "TOTE-NAT", "quantity": 1}])
     reached(api, order["id"], "amended")
     assert lines(erp_order(api, order["id"])) == {"TOTE-NAT": 1}
+    totals_agree(sandbox, api, order["id"])
     shopify_line = sandbox.order(EU, order["id"])["line_items"][0]
     assert (shopify_line["quantity"], shopify_line["current_quantity"]) == (3, 1)
+
+    # Up again, in a second edit: the quantity and the total follow once more.
+    edit(sandbox, order["id"], set_quantities=[{"sku": "TOTE-NAT", "quantity": 2}])
+    wait_until(
+        lambda: lines(erp_order(api, order["id"])) == {"TOTE-NAT": 2},
+        timeout=90,
+        what="TOTE-NAT back to 2",
+    )
+    totals_agree(sandbox, api, order["id"])
 
 
 def test_a_full_cancel_before_shipment_cancels_the_sale(

@@ -2,20 +2,30 @@
 
 Each test posts a sale through the ERP system API, changes it through the amendment and
 return routes, and reads Tryton back: lines, moves of the waiting shipment, return sales.
+Recorded Shopify orders (``tests/fixtures/shopify_orders``) are edited as Shopify edits an
+order, mapped as the orders process maps them and amended priced: the ERP's total is
+Shopify's ``current_total_price`` to the cent after every edit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
+import itertools
+import json
 import uuid
-from collections.abc import AsyncIterator
-from decimal import Decimal
+from collections.abc import AsyncIterator, Iterator
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 
-from sandbox.tryton import TrytonConsole, TrytonServer, ship_order
+from process_apis.orders.mapping import to_sales_order
+from sandbox.tryton import TrytonConsole, TrytonServer, remove_run, ship_order, start_server
+from shared.models import LineKind, SalesOrderDraft
 from system_apis.erp.adapters.tryton.amendments import SaleLine, plan_amendment
 from system_apis.erp.app import create_app
 from system_apis.erp.settings import ErpSettings
@@ -327,3 +337,334 @@ def test_plan_keeps_prices_and_reuses_freed_lines() -> None:
         (2, "C", 1, Decimal("7"), "B"),
     ]
     assert plan.unplaced == []
+
+
+# -- priced amendments of recorded Shopify orders ---------------------------------------------
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "shopify_orders"
+EU_VAT = "01_eu_vat_multi_line_tax_included"
+US_TAX = "04_us_sales_tax_ohio"
+SHOP = "strata-demo.myshopify.com"
+CENT = Decimal("0.01")
+_LINE_IDS = itertools.count(13_700_000_000_001)
+
+
+def fixture(name: str) -> dict[str, Any]:
+    payload: dict[str, Any] = json.loads((FIXTURES / f"{name}.json").read_text())
+    return payload
+
+
+def _money(amount: Decimal, currency: str) -> dict[str, Any]:
+    bag = {"amount": f"{amount:.2f}", "currency_code": currency}
+    return {"shop_money": bag, "presentment_money": dict(bag)}
+
+
+def _tax(amount: Decimal, rate: Decimal, included: bool) -> Decimal:
+    raw = amount * rate / (1 + rate) if included else amount * rate
+    return raw.quantize(CENT, ROUND_HALF_UP)
+
+
+def _set_taxes(item: dict[str, Any], quantity: int, included: bool, currency: str) -> None:
+    for tax in item["tax_lines"]:
+        amount = _tax(Decimal(item["price"]) * quantity, Decimal(str(tax["rate"])), included)
+        tax["price"] = f"{amount:.2f}"
+        tax["price_set"] = _money(amount, currency)
+
+
+def shopify_edit(
+    payload: dict[str, Any],
+    quantities: dict[str, int] | None = None,
+    add: tuple[tuple[str, int, str], ...] = (),
+) -> dict[str, Any]:
+    """The order after a Shopify order edit, as Shopify sends it: units removed drop
+    ``current_quantity`` (the line's tax lines stay those of what was ordered), units added
+    grow ``quantity`` and its tax lines, a new variant is a new line item; Shopify's
+    ``current_total_price`` counts each line's tax on what it now holds."""
+    order = copy.deepcopy(payload)
+    included, currency = bool(order["taxes_included"]), order["currency"]
+    total = Decimal(order["current_total_price"])
+
+    def line_total(item: dict[str, Any], quantity: int, taxes: list[Decimal]) -> Decimal:
+        return Decimal(item["price"]) * quantity + (0 if included else sum(taxes, Decimal(0)))
+
+    for item in order["line_items"]:
+        if item["sku"] not in (quantities or {}):
+            continue
+        assert not item["discount_allocations"], "edits of discounted lines are not modelled"
+        new = (quantities or {})[item["sku"]]
+        current = item.get("current_quantity", item["quantity"])
+        total -= line_total(item, current, [Decimal(t["price"]) for t in item["tax_lines"]])
+        price = Decimal(item["price"])
+        rates = [Decimal(str(t["rate"])) for t in item["tax_lines"]]
+        total += line_total(item, new, [_tax(price * new, r, included) for r in rates])
+        if new > item["quantity"]:
+            item["quantity"] = new
+            _set_taxes(item, new, included, currency)
+        item["current_quantity"] = new
+    for sku, quantity, price in add:
+        item = copy.deepcopy(order["line_items"][0])
+        item.update(
+            id=next(_LINE_IDS),
+            sku=sku,
+            title=sku,
+            name=sku,
+            quantity=quantity,
+            current_quantity=quantity,
+            price=price,
+            price_set=_money(Decimal(price), currency),
+            discount_allocations=[],
+            duties=[],
+        )
+        _set_taxes(item, quantity, included, currency)
+        order["line_items"].append(item)
+        total += line_total(item, quantity, [Decimal(t["price"]) for t in item["tax_lines"]])
+    order["current_total_price"] = f"{total:.2f}"
+    order["current_total_price_set"] = _money(total, currency)
+    return order
+
+
+def mapped(payload: dict[str, Any], reference: str) -> SalesOrderDraft:
+    draft = to_sales_order(SHOP, payload)
+    assert draft.expected_total == Decimal(payload["current_total_price"])
+    return msgspec.structs.replace(draft, external_reference=reference)
+
+
+async def post_draft(api: AsyncTestClient, draft: SalesOrderDraft) -> dict[str, Any]:  # type: ignore[type-arg]
+    created = await api.post("/erp/v1/sales-orders", json=msgspec.to_builtins(draft), headers=key())
+    assert created.status_code == 201, created.text
+    order: dict[str, Any] = created.json()
+    assert Decimal(order["total"]["amount"]) == draft.expected_total
+    return order
+
+
+async def amend_priced(  # type: ignore[no-untyped-def]
+    api, order_id: str, draft: SalesOrderDraft, expected_total: Decimal | None = None
+):
+    """Amend as the orders process does after an edit: Shopify's product lines, taxes
+    included or not, and its current total."""
+    body = {
+        "lines": [
+            msgspec.to_builtins(line) for line in draft.lines if line.kind == LineKind.PRODUCT
+        ],
+        "note": "Shopify orders/updated",
+        "taxes_included": draft.taxes_included,
+        "expected_total": str(
+            expected_total if expected_total is not None else draft.expected_total
+        ),
+    }
+    return await api.post(f"/erp/v1/sales-orders/{order_id}/amendments", json=body, headers=key())
+
+
+def sale_total(server: TrytonServer, order_id: str) -> Decimal:
+    with tryton(server) as c:
+        [sale] = c.execute("sale.sale", "read", [int(order_id)], ["total_amount"])
+    return Decimal(sale["total_amount"])
+
+
+def adjustment_lines(server: TrytonServer, order_id: str) -> list[dict[str, Any]]:
+    with tryton(server) as c:
+        rows: list[dict[str, Any]] = c.execute(
+            "sale.line", "search_read",
+            [("sale", "=", int(order_id)), ("product.code", "=", "ADJUSTMENT")], 0, None, None,
+            ["description", "unit_price", "quantity", "taxes"],
+        )  # fmt: skip
+    return rows
+
+
+async def edit_and_check(  # type: ignore[no-untyped-def]
+    api, server: TrytonServer, order_id: str, payload: dict[str, Any], reference: str
+) -> dict[str, Any]:
+    """Amend the ERP order to ``payload`` and check its total is Shopify's, then that the
+    same amendment again changes nothing."""
+    draft = mapped(payload, reference)
+    made = amendments_of(server, order_id)
+    amended = await amend_priced(api, order_id, draft)
+    assert amended.status_code == 200, amended.text
+    assert Decimal(amended.json()["order"]["total"]["amount"]) == draft.expected_total
+    assert sale_total(server, order_id) == draft.expected_total
+    assert amendments_of(server, order_id) > made
+    made = amendments_of(server, order_id)
+    again = await amend_priced(api, order_id, draft)
+    assert again.status_code == 200, again.text
+    assert again.json()["changes"] == []
+    assert again.json()["amendment_id"] is None
+    assert amendments_of(server, order_id) == made
+    body: dict[str, Any] = amended.json()
+    return body
+
+
+@pytest.fixture(scope="module")
+def tryton_us(tryton_template_dir: Path) -> Iterator[TrytonServer]:  # noqa: F811
+    """A fresh ``us`` server shared by this module's tests."""
+    server = start_server("us", tryton_template_dir, None, fresh=True)
+    try:
+        yield server
+    finally:
+        remove_run(server)
+
+
+@pytest.fixture
+async def api_us(
+    tryton_us: TrytonServer, redis_url: str, token_mint: TokenMint
+) -> AsyncIterator[AsyncTestClient]:  # type: ignore[type-arg]
+    settings = msgspec.structs.replace(erp_settings(tryton_us, redis_url), instance="us")
+    app = create_app(settings, auth=token_mint.settings())
+    async with AsyncTestClient(app=app, timeout=60) as client:
+        client.headers.update(token_mint.headers("erp:read", "erp:write"))
+        yield client
+
+
+def reference() -> str:
+    return f"shopify:{SHOP}:{uuid.uuid4().int % 10**12}"
+
+
+async def test_tax_included_quantities_amended_keep_shopifys_total(
+    api,
+    tryton_eu: TrytonServer,  # noqa: F811
+) -> None:
+    ref = reference()
+    original = fixture(EU_VAT)
+    order = await post_draft(api, mapped(original, ref))
+
+    more = shopify_edit(original, {"TSHIRT-BLK-M": 3})
+    up = await edit_and_check(api, tryton_eu, order["id"], more, ref)
+    assert up["changes"] == [{"sku": "TSHIRT-BLK-M", "before": 2, "after": 3}]
+    fewer = shopify_edit(more, {"MUG-STONE-350": 1})
+    down = await edit_and_check(api, tryton_eu, order["id"], fewer, ref)
+    assert down["changes"] == [{"sku": "MUG-STONE-350", "before": 3, "after": 1}]
+    assert Decimal(down["order"]["total"]["amount"]) == Decimal("133.95") + 19 - 28
+    # Net and tax split as Shopify's: no adjustment was needed.
+    assert adjustment_lines(tryton_eu, order["id"]) == []
+    assert planned_moves(tryton_eu, order["id"]) == {
+        "TSHIRT-BLK-M": 3.0,
+        "HOODIE-GRY-L": 1.0,
+        "MUG-STONE-350": 1.0,
+    }
+
+
+async def test_us_sales_tax_quantities_amended_settle_the_adjustment_line(
+    api_us,
+    tryton_us: TrytonServer,
+) -> None:
+    ref = reference()
+    original = fixture(US_TAX)
+    order = await post_draft(api_us, mapped(original, ref))
+    [posted_adjustment] = adjustment_lines(tryton_us, order["id"])
+
+    more = shopify_edit(original, {"CUSHION-LIN-45": 3})
+    await edit_and_check(api_us, tryton_us, order["id"], more, ref)
+    fewer = shopify_edit(more, {"POT-TERRA-M": 1, "THROW-OAT": 2})
+    body = await edit_and_check(api_us, tryton_us, order["id"], fewer, ref)
+    assert sorted((c["sku"], c["after"]) for c in body["changes"]) == [
+        ("POT-TERRA-M", 1),
+        ("THROW-OAT", 2),
+    ]
+    # Still the one adjustment line, holding a rounding difference only.
+    [adjustment] = adjustment_lines(tryton_us, order["id"])
+    assert adjustment["id"] == posted_adjustment["id"]
+    assert adjustment["description"] == "Rounding adjustment vs Shopify total"
+    assert abs(Decimal(adjustment["unit_price"])) <= Decimal("0.05")
+
+
+async def test_a_line_removed_and_one_added_keep_shopifys_total(
+    api,
+    tryton_eu: TrytonServer,  # noqa: F811
+) -> None:
+    ref = reference()
+    original = fixture(EU_VAT)
+    order = await post_draft(api, mapped(original, ref))
+
+    removed = shopify_edit(original, {"HOODIE-GRY-L": 0})
+    body = await edit_and_check(api, tryton_eu, order["id"], removed, ref)
+    assert body["changes"] == [{"sku": "HOODIE-GRY-L", "before": 1, "after": 0}]
+    assert quantities(body["order"]) == {"TSHIRT-BLK-M": 2, "MUG-STONE-350": 3}
+
+    # The new SKU takes the hoodie's line: priced net of its 21 % VAT, as Shopify has it.
+    added = shopify_edit(removed, add=(("BEANIE-CHR", 2, "15.00"),))
+    body = await edit_and_check(api, tryton_eu, order["id"], added, ref)
+    assert body["changes"] == [{"sku": "BEANIE-CHR", "before": 0, "after": 2}]
+    assert Decimal(body["order"]["total"]["amount"]) == Decimal("133.95") - 49 + 30
+    assert planned_moves(tryton_eu, order["id"]) == {
+        "TSHIRT-BLK-M": 2.0,
+        "MUG-STONE-350": 3.0,
+        "BEANIE-CHR": 2.0,
+    }
+
+
+async def test_a_us_line_swapped_for_another_in_one_edit(
+    api_us,
+    tryton_us: TrytonServer,
+) -> None:
+    ref = reference()
+    original = fixture(US_TAX)
+    order = await post_draft(api_us, mapped(original, ref))
+
+    swapped = shopify_edit(original, {"THROW-OAT": 0}, add=(("BEANIE-CHR", 1, "18.00"),))
+    body = await edit_and_check(api_us, tryton_us, order["id"], swapped, ref)
+    assert quantities(body["order"]) == {"CUSHION-LIN-45": 2, "POT-TERRA-M": 3, "BEANIE-CHR": 1}
+
+
+async def test_a_rounding_difference_with_no_adjustment_line_goes_to_a_freed_line(
+    api,
+    tryton_eu: TrytonServer,  # noqa: F811
+) -> None:
+    ref = reference()
+    original = fixture(EU_VAT)
+    order = await post_draft(api, mapped(original, ref))
+    removed = shopify_edit(original, {"HOODIE-GRY-L": 0})
+    draft = mapped(removed, ref)
+    assert draft.expected_total is not None
+
+    amended = await amend_priced(api, order["id"], draft, draft.expected_total + CENT)
+    assert amended.status_code == 200, amended.text
+    assert sale_total(tryton_eu, order["id"]) == draft.expected_total + CENT
+    [adjustment] = adjustment_lines(tryton_eu, order["id"])
+    assert adjustment["description"] == "Rounding adjustment vs Shopify total"
+    assert Decimal(adjustment["unit_price"]) * Decimal(adjustment["quantity"]) <= CENT
+    assert amended.json()["order"]["adjustment"] is not None
+    # Back to Shopify's total: the line that now carries the adjustment takes it back.
+    again = await amend_priced(api, order["id"], draft)
+    assert again.status_code == 200, again.text
+    assert sale_total(tryton_eu, order["id"]) == draft.expected_total
+
+
+async def test_a_difference_nothing_can_carry_or_beyond_rounding_is_refused_untouched(
+    api,
+    tryton_eu: TrytonServer,  # noqa: F811
+) -> None:
+    ref = reference()
+    original = fixture(EU_VAT)
+    order = await post_draft(api, mapped(original, ref))
+    draft = mapped(shopify_edit(original, {"TSHIRT-BLK-M": 3}), ref)
+    assert draft.expected_total is not None
+
+    # A cent off, and no adjustment line nor freed line to carry it.
+    cent = await amend_priced(api, order["id"], draft, draft.expected_total + CENT)
+    # More than rounding: a part of the order the ERP does not hold.
+    euros = await amend_priced(api, order["id"], draft, draft.expected_total + 5)
+
+    for refused in (cent, euros):
+        assert refused.status_code == 409, refused.text
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        problem = refused.json()
+        assert problem["type"].endswith("/order-not-amendable")
+        assert [e["field"] for e in problem["errors"]] == ["expected_total"]
+    assert "more than rounding" in euros.json()["detail"]
+    assert amendments_of(tryton_eu, order["id"]) == 0
+    assert sale_total(tryton_eu, order["id"]) == Decimal("133.95")
+    assert (
+        quantities((await api.get(f"/erp/v1/sales-orders/{order['id']}")).json())["TSHIRT-BLK-M"]
+        == 2
+    )
+
+
+async def test_an_expected_total_finer_than_the_currency_is_a_422(api) -> None:
+    ref = reference()
+    original = fixture(EU_VAT)
+    order = await post_draft(api, mapped(original, ref))
+    draft = mapped(original, ref)
+    refused = await amend_priced(api, order["id"], draft, Decimal("133.951"))
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"][0]["field"] == "expected_total"
+    negative = await amend_priced(api, order["id"], draft, Decimal("-1"))
+    assert negative.status_code == 400, negative.text

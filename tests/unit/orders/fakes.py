@@ -250,6 +250,8 @@ class FakeErp:
         self.shipped: set[str] = set()
         self.uncancellable: dict[str, str] = {}
         self.amended: list[tuple[str, dict[str, int], str]] = []
+        # How each amendment was asked to price: (order, taxes_included, expected_total).
+        self.priced: list[tuple[str, bool, Decimal | None]] = []
         self.returned: dict[str, ShippedReturn] = {}
         self.return_calls = 0
         self.fail: Exception | None = None
@@ -305,13 +307,24 @@ class FakeErp:
         return order
 
     async def amend(
-        self, order_id: str, lines: list[OrderLine], note: str | None, key: str
+        self,
+        order_id: str,
+        lines: list[OrderLine],
+        note: str | None,
+        key: str,
+        *,
+        taxes_included: bool = False,
+        expected_total: Decimal | None = None,
     ) -> AmendedOrder:
         await self._call()
         order = self.orders[order_id]
         changes = line_changes(quantities(order.lines), quantities(lines))
-        if not changes:
+        self.priced.append((order_id, taxes_included, expected_total))
+        if not changes and expected_total in (None, order.total.amount):
             return AmendedOrder(order=order)
+        if expected_total is not None:
+            total = Money(amount=expected_total, currency=order.total.currency)
+            order = msgspec.structs.replace(order, total=total)
         if order_id in self.shipped:
             detail = f"sales order {order_id} has shipped (done)"
             raise NotAmendable(

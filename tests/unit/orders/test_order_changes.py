@@ -176,6 +176,53 @@ async def test_an_edit_after_posting_amends_the_erp_order_to_shopifys_lines(worl
     assert details(world)[-1] == "lines unchanged"
 
 
+async def test_an_update_carrying_shopifys_total_amends_priced(world: World) -> None:
+    await create(world)
+    body = shopify_order(
+        ("TSHIRT-BLK-M", 2, 3),
+        ("MUG-WHT", 1, 1),
+        taxes_included=True,
+        current_total_price="79.60",
+        current_total_price_set={
+            "shop_money": {"amount": "79.60", "currency_code": "EUR"},
+            "presentment_money": {"amount": "79.60", "currency_code": "EUR"},
+        },
+    )
+    await world.service.handle(webhook("orders/updated", body))
+
+    assert world.eu.priced == [("eu-1", True, Decimal("79.60"))]
+    assert steps(world)[-1] == "amended"
+    assert details(world)[-1] == "eu SO0001: TSHIRT-BLK-M 2 -> 3 (+1); total 79.60 EUR"
+    # Delivered again: the lines and the total are the ERP's already.
+    await world.service.handle(webhook("orders/updated", body))
+    assert len(world.eu.priced) == 1
+    assert steps(world)[-1] == "orders/updated noted"
+
+
+async def test_an_edit_read_without_totals_is_repriced_by_the_update_that_follows(
+    world: World,
+) -> None:
+    await create(world)
+    now = shopify_order(("TSHIRT-BLK-M", 2, 3), ("MUG-WHT", 1, 1))
+    world.shopify.orders[(SHOP, ORDER_ID)] = now
+    await world.service.handle(webhook("orders/edited", edited()))
+    # The order read back carries no current total: quantities only.
+    assert world.eu.priced == [("eu-1", False, None)]
+    assert steps(world)[-1] == "amended"
+
+    update = dict(now, taxes_included=True, current_total_price="79.60")
+    await world.service.handle(webhook("orders/updated", update))
+    assert world.eu.priced[-1] == ("eu-1", True, Decimal("79.60"))
+    assert steps(world)[-1] == "repriced"
+    assert details(world)[-1].endswith("-> 79.60")  # type: ignore[union-attr]
+    assert world.eu.orders["eu-1"].total.amount == Decimal("79.60")
+    # Priced now: the next update with the same lines and total calls no ERP.
+    calls = len(world.eu.priced)
+    await world.service.handle(webhook("orders/updated", update))
+    assert len(world.eu.priced) == calls
+    assert steps(world)[-1] == "orders/updated noted"
+
+
 async def test_an_update_with_unchanged_lines_calls_no_erp(world: World) -> None:
     await create(world)
     lookups = len(world.eu.lookups)
@@ -265,10 +312,10 @@ async def test_an_edit_whose_amendment_outlives_the_lock_records_nothing(world: 
     original = world.eu.amend
 
     async def slow_amend(
-        order_id: str, lines: list[OrderLine], note: str | None, key: str
+        order_id: str, lines: list[OrderLine], note: str | None, key: str, **pricing: Any
     ) -> AmendedOrder:
         world.locks.lose(SHOP, ORDER_ID)  # the lease ran out meanwhile
-        return await original(order_id, lines, note, key)
+        return await original(order_id, lines, note, key, **pricing)
 
     world.eu.amend = slow_amend  # type: ignore[method-assign]
     with pytest.raises(TransientFailure):

@@ -8,6 +8,18 @@ SKU new to the order takes over a line that no longer has a quantity (one remove
 edit or an earlier one); when there is none, the change is refused as one Tryton can't
 express. A sale whose goods are being picked, packed or have left is not amended.
 
+Given the channel's total (``expected_total``), an amendment is priced as a posting is
+(:mod:`~system_apis.erp.adapters.tryton.pricing`): each line whose quantity changes, or that a
+new SKU takes over, gets the unit price at which Tryton's amount and taxes (the line's own
+taxes, which an amendment can't change) are the channel's for the new quantity; what Tryton's
+arithmetic then still leaves between the sale's total and the channel's goes to the one
+adjustment line, in the same amendment. A sale without one has a line freed by the edit take
+that role; failing both, or beyond the adjustment limit, the amendment is refused before
+anything changes (409 naming ``expected_total``). After validating, the sale's total is read
+back and, should Tryton have computed otherwise than replayed, settled by one more amendment
+of the adjustment line (422 naming ``expected_total`` if even that can't make it equal).
+Without ``expected_total`` an amendment sets quantities only, keeping each line's price.
+
 An order cancelled after shipment is cut down to what shipped (open shipments cancelled,
 line quantities amended to the shipped ones) and one return sale takes that back: what
 Tryton's ``sale.return_sale`` wizard makes (a copy with ``origin`` on the sale and negated
@@ -19,17 +31,38 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from shared.models import LineKind, Money, OrderLine, OrderStatus, ReturnLine
+from shared.models import (
+    LineKind,
+    Money,
+    OrderLine,
+    OrderStatus,
+    ReturnLine,
+    SalesOrder,
+    is_exact,
+    minor_unit,
+)
 from system_apis.erp.adapters.tryton.catalogue import CachedProduct, Catalogue
+from system_apis.erp.adapters.tryton.pricing import (
+    PricedLine,
+    SaleTax,
+    channel_adjustment_description,
+    fit_line_total,
+    fit_unit_price,
+    line_amounts,
+    line_description,
+    settle_adjustment,
+    tryton_line_total,
+)
 from system_apis.erp.adapters.tryton.rows import SHIPPED_STATES, Row, parse_sale_id, quantity
 from system_apis.erp.adapters.tryton.sales import SalesOrders
 from system_apis.erp.adapters.tryton_rpc import TrytonRpc
 from system_apis.erp.port import (
     Amendment,
+    ErpRejected,
     LineChange,
     NothingShipped,
     OrderNotAmendable,
@@ -50,6 +83,10 @@ _PRICE = Decimal("0.0001")
 _SALE_FIELDS = [
     "reference",
     "state",
+    "total_amount",
+    "currency.code",
+    "lines.taxes.rate",
+    "lines.taxes.name",
     "shipment_state",
     "invoice_state",
     "lines.type",
@@ -84,6 +121,8 @@ class SaleLine:
     quantity: int
     unit_price: Decimal
     description: str | None = None
+    # An amendment can't change a line's taxes: its price is fitted to them.
+    taxes: tuple[SaleTax, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,12 +140,45 @@ class LineEdit:
 
 @dataclass(frozen=True, slots=True)
 class AmendmentPlan:
-    """The edits that bring a sale to the wanted lines, the change per SKU, and the wanted
-    lines no sale line could take (by their index in the wanted lines)."""
+    """The edits that bring a sale to the wanted lines, the change per SKU, the wanted
+    lines no sale line could take (by their index in the wanted lines), and the lines left
+    without quantity once the edits are made (by id)."""
 
     edits: list[LineEdit]
     changes: list[LineChange]
     unplaced: list[tuple[int, OrderLine]]
+    free: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class LinePricing:
+    """Amended lines priced as a posting prices them (:func:`pricing.price_sale`): at the
+    unit price for which Tryton's amount and taxes are the channel's for the new quantity."""
+
+    taxes_included: bool
+    # The currency's minor unit.
+    unit: Decimal
+
+    def price(
+        self,
+        lines: Sequence[OrderLine],
+        quantity: int,
+        taxes: tuple[SaleTax, ...],
+        share: tuple[int, int, int] | None = None,
+    ) -> Decimal:
+        """The unit price of a sale line of ``quantity`` carrying ``lines`` (all of them, or
+        the units ``share`` = (first, end, of) when they are spread over several lines)."""
+        net, tax = line_amounts(lines, taxes_included=self.taxes_included)
+        if share is not None:
+            net, tax = self._part(net, share), self._part(tax, share)
+        return fit_unit_price(net, quantity, taxes, tax, self.unit)
+
+    def _part(self, amount: Decimal, share: tuple[int, int, int]) -> Decimal:
+        # Cumulative rounding: the parts of one amount always add up to it.
+        first, end, whole = share
+        return (amount * end / whole).quantize(self.unit) - (amount * first / whole).quantize(
+            self.unit
+        )
 
 
 def net_unit_price(line: OrderLine) -> Decimal:
@@ -117,18 +189,28 @@ def net_unit_price(line: OrderLine) -> Decimal:
     return max(net, Decimal(0)).quantize(_PRICE)
 
 
-def plan_amendment(current: Sequence[SaleLine], wanted: Sequence[OrderLine]) -> AmendmentPlan:
+def plan_amendment(
+    current: Sequence[SaleLine],
+    wanted: Sequence[OrderLine],
+    *,
+    pricing: LinePricing | None = None,
+) -> AmendmentPlan:
     """What to amend so that the sale's product lines carry ``wanted`` (by SKU).
 
-    A SKU already on the sale keeps its lines and their prices, its quantity spread over them
-    in order; a SKU no longer wanted goes to quantity 0; a new SKU takes over a line left
-    without quantity, at the wanted line's price net of discounts. Nothing to edit means the
-    sale has the wanted lines already.
+    A SKU already on the sale keeps its lines, its quantity spread over them in order; a
+    SKU no longer wanted goes to quantity 0; a new SKU takes over a line left without
+    quantity. Without ``pricing`` lines keep their prices and a new SKU takes the wanted
+    line's price net of discounts. With it, a SKU wanted on as many lines as the sale has
+    for it is paired with them line by line, and every line whose quantity changes or that
+    a new SKU takes (one whose taxes have the wanted rates, when there is one) is priced by
+    ``pricing``. Nothing to edit means the sale has the wanted lines already.
     """
     want: dict[str, int] = {}
+    groups: dict[str, list[OrderLine]] = {}
     first: dict[str, tuple[int, OrderLine]] = {}
     for index, line in enumerate(wanted):
         want[line.sku] = want.get(line.sku, 0) + line.quantity
+        groups.setdefault(line.sku, []).append(line)
         first.setdefault(line.sku, (index, line))
     by_sku: dict[str, list[SaleLine]] = {}
     for sale_line in current:
@@ -136,12 +218,24 @@ def plan_amendment(current: Sequence[SaleLine], wanted: Sequence[OrderLine]) -> 
     target: dict[int, tuple[str, int, Decimal, str | None]] = {}
     free: list[SaleLine] = []
     for sku, lines in by_sku.items():
+        group = groups.get(sku, [])
+        if pricing is not None and len(group) == len(lines):
+            for sale_line, line in zip(lines, group, strict=True):
+                price = pricing.price([line], line.quantity, sale_line.taxes)
+                target[sale_line.id] = (sku, line.quantity, price, line_description(line))
+            continue
         remaining = want.get(sku, 0)
+        placed = 0
         for position, sale_line in enumerate(lines):
             last = position == len(lines) - 1
             qty = remaining if last else min(sale_line.quantity, remaining)
             remaining -= qty
-            target[sale_line.id] = (sku, qty, sale_line.unit_price, sale_line.description)
+            price = sale_line.unit_price
+            if pricing is not None and qty and qty != sale_line.quantity:
+                share = (placed, placed + qty, want[sku])
+                price = pricing.price(group, qty, sale_line.taxes, share)
+            placed += qty
+            target[sale_line.id] = (sku, qty, price, sale_line.description)
             if qty == 0:
                 free.append(sale_line)
     unplaced: list[tuple[int, OrderLine]] = []
@@ -152,8 +246,13 @@ def plan_amendment(current: Sequence[SaleLine], wanted: Sequence[OrderLine]) -> 
         if not free:
             unplaced.append((index, line))
             continue
-        taken = free.pop(0)
-        target[taken.id] = (sku, qty, net_unit_price(line), line.description)
+        if pricing is None:
+            taken = free.pop(0)
+            target[taken.id] = (sku, qty, net_unit_price(line), line.description)
+            continue
+        taken = _free_line_for(free, line)
+        price = pricing.price(groups[sku], qty, taken.taxes)
+        target[taken.id] = (sku, qty, price, line_description(line))
     edits = []
     for sale_line in current:
         sku, qty, price, description = target[sale_line.id]
@@ -176,7 +275,18 @@ def plan_amendment(current: Sequence[SaleLine], wanted: Sequence[OrderLine]) -> 
         for sku in dict.fromkeys([*before, *want])
         if before.get(sku, 0) != want.get(sku, 0)
     ]
-    return AmendmentPlan(edits=edits, changes=changes, unplaced=unplaced)
+    return AmendmentPlan(
+        edits=edits, changes=changes, unplaced=unplaced, free=[line.id for line in free]
+    )
+
+
+def _free_line_for(free: list[SaleLine], line: OrderLine) -> SaleLine:
+    """Take from ``free`` the line whose taxes have ``line``'s rates, else the first."""
+    rates = sorted(t.rate.normalize() for t in line.taxes)
+    for position, candidate in enumerate(free):
+        if sorted(t.rate for t in candidate.taxes) == rates:
+            return free.pop(position)
+    return free.pop(0)
 
 
 # -- Tryton ------------------------------------------------------------------------------------
@@ -192,9 +302,16 @@ class SaleAmendments:
         self._sales = sales
 
     async def amend_sales_order(
-        self, order_id: str, lines: list[OrderLine], note: str | None
+        self,
+        order_id: str,
+        lines: list[OrderLine],
+        note: str | None,
+        *,
+        taxes_included: bool = False,
+        expected_total: Decimal | None = None,
     ) -> Amendment:
-        """Bring the sale's product lines to ``lines``; a no-op when it has them already.
+        """Bring the sale's product lines to ``lines``, and its total to ``expected_total``
+        when given; a no-op when it has them already.
 
         Costs two reads when nothing changes; an amendment adds its create, its validation
         and one read (and a shipment reset when goods were reserved).
@@ -208,8 +325,24 @@ class SaleAmendments:
             await self._rpc.execute("sale.sale", "process", [sale_id])
             row = await self._sale_row(sale_id)
         wanted = [line for line in lines if line.kind == LineKind.PRODUCT]
-        plan = plan_amendment(_product_lines(row), wanted)
-        if not plan.edits and not plan.unplaced:
+        currency = _currency(row)
+        if expected_total is not None and not is_exact(expected_total, currency):
+            raise ErpRejected(
+                f"expected_total {expected_total} is not a whole number of {currency} minor units",
+                errors=[{"field": "expected_total", "message": f"not whole {currency} units"}],
+            )
+        pricing = None
+        if expected_total is not None:
+            pricing = LinePricing(taxes_included=taxes_included, unit=minor_unit(currency))
+        plan = plan_amendment(_product_lines(row), wanted, pricing=pricing)
+        edits = plan.edits
+        refusal: OrderNotAmendable | None = None
+        if expected_total is not None and not plan.unplaced:
+            try:
+                edits = self._settle(row, edits, plan.free, expected_total)
+            except OrderNotAmendable as exc:
+                refusal = exc
+        if not edits and not plan.unplaced and refusal is None:
             return Amendment(order=await self._sales.get_sales_order(order_id))
         shipments = row.get("shipments.") or []
         handled = [s for s in shipments if s["state"] in _HANDLED_STATES]
@@ -217,7 +350,8 @@ class SaleAmendments:
             states = ", ".join(sorted({s["state"] for s in handled})) or "done"
             raise OrderNotAmendable(
                 f"sales order {sale_id} can no longer be amended: its goods are {states}",
-                errors=[_change_error(c) for c in plan.changes],
+                errors=[_change_error(c) for c in plan.changes]
+                or (refusal.errors if refusal else None),
             )
         if plan.unplaced:
             raise OrderNotAmendable(
@@ -229,17 +363,134 @@ class SaleAmendments:
                     for index, line in plan.unplaced
                 ],
             )
-        products = await self._products({e.sku for e in plan.edits if e.replaces})
+        if refusal is not None:
+            raise refusal
+        products = await self._products({e.sku for e in edits if e.replaces})
         reserved = [s["id"] for s in shipments if s["state"] == "assigned"]
         if reserved:
             # Reserved goods would keep their moves through the amendment: release them.
             await self._rpc.execute("stock.shipment.out", "wait", reserved)
-        amendment_id = await self._amend(sale_id, row, plan.edits, products, note)
-        return Amendment(
-            order=await self._sales.get_sales_order(order_id),
-            changes=plan.changes,
-            amendment_id=str(amendment_id),
+        amendment_id = await self._amend(sale_id, row, edits, products, note)
+        order = await self._sales.get_sales_order(order_id)
+        if expected_total is not None and order.total.amount != expected_total:
+            order = await self._settle_amended(order_id, expected_total, note)
+        return Amendment(order=order, changes=plan.changes, amendment_id=str(amendment_id))
+
+    def _settle(
+        self, row: Row, edits: Sequence[LineEdit], free: Sequence[int], expected: Decimal
+    ) -> list[LineEdit]:
+        """``edits`` and the edit of the adjustment line that makes the sale, once they are
+        made, total ``expected`` (Tryton's arithmetic replayed); none when it will already.
+
+        The sale's adjustment line takes the difference, else a line left without quantity
+        (``free``) becomes it. OrderNotAmendable naming ``expected_total`` when the
+        difference is more than rounding or no line can carry it.
+        """
+        currency = _currency(row)
+        unit = minor_unit(currency)
+        lines = {line["id"]: line for line in row.get("lines.") or [] if line.get("type") == "line"}
+        predicted: Decimal = row.get("total_amount") or Decimal(0)
+        for edit in edits:
+            line = lines[edit.line_id]
+            taxes = _taxes(line)
+            predicted += _line_total(edit.quantity, edit.unit_price, taxes, unit) - _line_total(
+                round(line.get("quantity") or 0), line.get("unit_price") or Decimal(0), taxes, unit
+            )
+        code = self._sales.charges.adjustment
+        carriers = [line for line in lines.values() if _code(line) == code]
+        held = sum(
+            (
+                _line_total(round(c.get("quantity") or 0), c["unit_price"], _taxes(c), unit)
+                for c in carriers
+            ),
+            Decimal(0),
         )
+        try:
+            settled = settle_adjustment(
+                expected,
+                predicted,
+                held,
+                currency=currency,
+                max_adjustment=self._sales.adjustment_limit(currency),
+            )
+        except ErpRejected as exc:
+            raise OrderNotAmendable(exc.detail, errors=exc.errors) from None
+        if settled == held:
+            return list(edits)
+        sale_id = row["id"]
+        if carriers:
+            carrier = carriers[0]
+            qty = round(carrier.get("quantity") or 0) or 1
+            own = _line_total(qty, carrier["unit_price"], _taxes(carrier), unit)
+            price = fit_line_total(own + settled - held, qty, _taxes(carrier), unit)
+            if price is not None:
+                return [
+                    *edits,
+                    LineEdit(
+                        line_id=carrier["id"],
+                        sku=code,
+                        quantity=qty,
+                        unit_price=price,
+                        description=carrier.get("description"),
+                    ),
+                ]
+        elif free:
+            # An untaxed line first: an adjustment is no supply.
+            chosen = min(free, key=lambda i: (bool(lines[i].get("taxes.")), free.index(i)))
+            price = fit_line_total(settled, 1, _taxes(lines[chosen]), unit)
+            if price is not None:
+                reference = row.get("reference") or ""
+                channel = reference.partition(":")[0] if ":" in reference else "channel"
+                return [
+                    *(e for e in edits if e.line_id != chosen),
+                    LineEdit(
+                        line_id=chosen,
+                        sku=code,
+                        quantity=1,
+                        unit_price=price,
+                        description=channel_adjustment_description(channel),
+                        replaces=_code(lines[chosen]),
+                    ),
+                ]
+        difference = expected - predicted
+        raise OrderNotAmendable(
+            f"sales order {sale_id} would total {predicted} {currency} after the change, not "
+            f"the channel's {expected}: Tryton adds no line to a confirmed sale, and no "
+            f"adjustment line or line freed by the change can carry the {difference}",
+            errors=[
+                {
+                    "field": "expected_total",
+                    "message": f"{expected} differs from the amended sale's total "
+                    f"({predicted}) by {difference}",
+                }
+            ],
+        )
+
+    async def _settle_amended(
+        self, order_id: str, expected: Decimal, note: str | None
+    ) -> SalesOrder:
+        """Settle the adjustment of a sale Tryton totals otherwise than replayed, in one
+        more amendment; ErpRejected naming ``expected_total`` when that can't be done."""
+        sale_id = parse_sale_id(order_id)
+        row = await self._sale_row(sale_id)
+        free = [line.id for line in _product_lines(row) if line.quantity == 0]
+        try:
+            edits = self._settle(row, [], free, expected)
+        except OrderNotAmendable as exc:
+            raise ErpRejected(
+                f"sales order {sale_id} was amended, but {exc.detail}", errors=exc.errors
+            ) from None
+        if edits:
+            products = await self._products({e.sku for e in edits if e.replaces})
+            await self._amend(sale_id, row, edits, products, note)
+        order = await self._sales.get_sales_order(order_id)
+        if order.total.amount != expected:
+            raise ErpRejected(
+                f"sales order {sale_id} was amended, but the ERP totals it "
+                f"{order.total.amount}, not {expected}",
+                errors=[{"field": "expected_total", "message": "the ERP's total differs"}],
+            )
+        return order
 
     async def return_shipped(self, order_id: str) -> ShippedReturn:
         """Cut a cancelled order down to what shipped and return that in one return sale.
@@ -507,12 +758,42 @@ def _product_lines(row: Row) -> list[SaleLine]:
             quantity=round(line.get("quantity") or 0),
             unit_price=line.get("unit_price") or Decimal(0),
             description=line.get("description"),
+            taxes=_taxes(line),
         )
         for line in row.get("lines.") or []
         if line.get("type") == "line"
         and (line.get("product.") or {}).get("type") == "goods"
         and (line.get("product.") or {}).get("code")
     ]
+
+
+def _taxes(line: Row) -> tuple[SaleTax, ...]:
+    """A sale line's taxes, by id (the order Tryton computes them in)."""
+    return tuple(
+        sorted(
+            (
+                SaleTax(tax["id"], Decimal(tax["rate"]).normalize(), tax.get("name") or "")
+                for tax in line.get("taxes.") or []
+            ),
+            key=lambda tax: tax.id,
+        )
+    )
+
+
+def _code(line: Row) -> str:
+    return str((line.get("product.") or {}).get("code") or "")
+
+
+def _currency(row: Row) -> str:
+    return str((row.get("currency.") or {}).get("code") or "XXX")
+
+
+def _line_total(
+    qty: int, unit_price: Decimal, taxes: tuple[SaleTax, ...], unit: Decimal
+) -> Decimal:
+    """A line's amount and taxes as Tryton computes them."""
+    line = PricedLine(product="", quantity=qty, unit_price=unit_price, taxes=taxes, description="")
+    return tryton_line_total(line, unit)
 
 
 def _require_amendable_state(sale_id: int, row: Row) -> None:

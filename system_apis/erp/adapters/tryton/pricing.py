@@ -19,7 +19,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 import msgspec
 
-from shared.models import ChargeKind, LineKind, SalesOrderDraft, TaxLine, minor_unit
+from shared.models import ChargeKind, LineKind, OrderLine, SalesOrderDraft, TaxLine, minor_unit
 from system_apis.erp.adapters.tryton.catalogue import CachedProduct
 from system_apis.erp.adapters.tryton.rows import Row
 from system_apis.erp.adapters.tryton_settings import TrytonSettings
@@ -204,10 +204,7 @@ def price_sale(
         if draft.taxes_included:
             net -= line.tax_total
         gift_card = line.kind is LineKind.GIFT_CARD
-        description = line.description or line.sku
-        if line.discounts:
-            titles = ", ".join(sorted({d.title for d in line.discounts if d.title}))
-            description += f" (less {line.discount_total}{' ' + titles if titles else ''})"
+        description = line_description(line)
         # A gift card sold is money owed, not a supply: never taxed.
         line_taxes = () if gift_card else tryton_taxes(f"lines[{i}]", line.taxes)
         lines.append(
@@ -278,6 +275,46 @@ def price_sale(
     return PricedSale(lines=lines, untaxed=untaxed, tax=tax, adjustment=adjustment)
 
 
+def line_description(line: OrderLine) -> str:
+    """A sale line's description: the channel's, with the discounts it is posted net of."""
+    description = line.description or line.sku
+    if line.discounts:
+        titles = ", ".join(sorted({d.title for d in line.discounts if d.title}))
+        description += f" (less {line.discount_total}{' ' + titles if titles else ''})"
+    return description
+
+
+def line_amounts(lines: Sequence[OrderLine], *, taxes_included: bool) -> tuple[Decimal, Decimal]:
+    """What ``lines`` come to together as :func:`price_sale` posts them: their amount net of
+    discounts (and of their taxes, when prices include them), and their taxes."""
+    net = sum((line.unit_price * line.quantity - line.discount_total for line in lines), Decimal(0))
+    tax = sum((line.tax_total for line in lines), Decimal(0))
+    return (net - tax if taxes_included else net), tax
+
+
+def tryton_line_total(line: PricedLine, unit: Decimal) -> Decimal:
+    """A sale line's amount and taxes together, as Tryton computes them."""
+    return tryton_amount(line, unit) + sum(tryton_line_taxes(line, unit), Decimal(0))
+
+
+def fit_line_total(
+    total: Decimal, quantity: int, taxes: tuple[SaleTax, ...], unit: Decimal
+) -> Decimal | None:
+    """The unit price nearest ``total`` net of ``taxes`` for which a line of ``quantity``
+    comes to ``total`` with its taxes (Tryton's arithmetic), or None when no price does."""
+    rate = sum((tax.rate for tax in taxes), Decimal(0))
+    exact = (total / (1 + rate) / quantity).quantize(_PRICE_QUANTUM, ROUND_HALF_EVEN)
+    reach = int((unit / quantity / _PRICE_QUANTUM).to_integral_value()) + 1
+    for step in range(min(reach, _MAX_FIT_STEPS) + 1):
+        for price in (exact + step * _PRICE_QUANTUM, exact - step * _PRICE_QUANTUM):
+            line = PricedLine(
+                product="", quantity=quantity, unit_price=price, taxes=taxes, description=""
+            )
+            if tryton_line_total(line, unit) == total:
+                return price
+    return None
+
+
 def fit_unit_price(
     net: Decimal,
     quantity: int,
@@ -333,8 +370,13 @@ def tryton_line_taxes(line: PricedLine, unit: Decimal) -> list[Decimal]:
 
 def adjustment_description(draft: SalesOrderDraft) -> str:
     """The description of the line that makes the sale's total the channel's."""
-    channel = "Shopify" if draft.channel == "shopify" else draft.channel
-    return f"Rounding adjustment vs {channel} total"
+    return channel_adjustment_description(draft.channel)
+
+
+def channel_adjustment_description(channel: str) -> str:
+    """The description of the line that makes a sale's total that of ``channel``."""
+    name = "Shopify" if channel == "shopify" else channel
+    return f"Rounding adjustment vs {name} total"
 
 
 def settled_adjustment(
@@ -350,13 +392,32 @@ def settled_adjustment(
     Beyond ``max_adjustment`` the difference is not a rounding but a part of the order the
     sale does not hold: ErpRejected naming ``expected_total``.
     """
-    expected = draft.expected_total
-    if expected is None:
+    if draft.expected_total is None:
         return adjustment
+    return settle_adjustment(
+        draft.expected_total,
+        erp_total,
+        adjustment,
+        currency=draft.currency,
+        max_adjustment=max_adjustment,
+    )
+
+
+def settle_adjustment(
+    expected: Decimal,
+    erp_total: Decimal,
+    adjustment: Decimal,
+    *,
+    currency: str,
+    max_adjustment: Decimal | None = None,
+) -> Decimal:
+    """What the adjustment line (now ``adjustment``) must become for a sale the ERP totals
+    ``erp_total`` to total ``expected``; ErpRejected naming ``expected_total`` beyond
+    ``max_adjustment``."""
     settled = adjustment + expected - erp_total
     if max_adjustment is not None and abs(settled) > max_adjustment:
         raise ErpRejected(
-            f"the ERP totals the sale {erp_total} {draft.currency}, not the channel's total "
+            f"the ERP totals the sale {erp_total} {currency}, not the channel's total "
             f"of {expected}: a difference of {expected - erp_total} is more than rounding",
             errors=[
                 {

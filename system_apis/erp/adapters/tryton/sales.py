@@ -264,7 +264,16 @@ class SalesOrders:
 
     def _limit(self, draft: SalesOrderDraft) -> Decimal:
         """The largest adjustment line ``draft`` may carry."""
-        return self._settings.max_adjustment_minor_units * minor_unit(draft.currency)
+        return self.adjustment_limit(draft.currency)
+
+    def adjustment_limit(self, currency: str) -> Decimal:
+        """The largest adjustment line a sale in ``currency`` may carry."""
+        return self._settings.max_adjustment_minor_units * minor_unit(currency)
+
+    @property
+    def charges(self) -> ChargeProducts:
+        """The non-stock products charges and the adjustment post on."""
+        return self._charges
 
     async def _quote_and_check(
         self,
@@ -328,7 +337,7 @@ class SalesOrders:
                 description=adjustment_description(draft),
                 charge="adjustment",
             )
-            change = ["create", [sale_line(line, await self._adjustment_product(products))]]
+            change = ["create", [sale_line(line, await self.adjustment_product(products))]]
         await self._rpc.execute("sale.sale", "write", [sale_id], {"lines": [change]})
         await self._rpc.execute("sale.sale", "quote", [sale_id])
         [row] = await self._rpc.execute("sale.sale", "read", [sale_id], fields)
@@ -340,9 +349,10 @@ class SalesOrders:
             )
         return dict(row)
 
-    async def _adjustment_product(
-        self, products: Mapping[str, CachedProduct] | None
+    async def adjustment_product(
+        self, products: Mapping[str, CachedProduct] | None = None
     ) -> CachedProduct:
+        """The adjustment product (from ``products`` when there); ErpRejected if not salable."""
         code = self._charges.adjustment
         if products is None or code not in products:
             products = await self._catalogue.resolve_skus([code])
