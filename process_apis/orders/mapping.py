@@ -74,7 +74,13 @@ def to_sales_order(
         errors.append({"field": "email", "message": "the order has no customer email"})
     reader = _Amounts(currency, payload.get("discount_applications"), errors)
     tip_total = reader.shop(payload, "total_tip_received", None) or Decimal(0)
-    lines, charges = _lines(payload.get("line_items"), reader, custom_item_sku, tip_total)
+    lines, charges = _lines(
+        payload.get("line_items"),
+        reader,
+        custom_item_sku,
+        tip_total,
+        taxes_included=payload.get("taxes_included") is True,
+    )
     charges += _shipping(payload.get("shipping_lines"), reader)
     fees = reader.shop(payload, "current_total_additional_fees", "current_total_additional_fees")
     if fees:
@@ -222,10 +228,20 @@ class _Amounts:
         return amount if ratio == 1 else round_money(amount * ratio, self.currency)
 
 
+def _tax_on(base: Decimal, rate: Decimal, taxes_included: bool, currency: str) -> Decimal:
+    """The tax at ``rate`` on ``base`` (which includes it, or not), in the currency's units."""
+    return round_money(base * rate / (1 + rate) if taxes_included else base * rate, currency)
+
+
 def _lines(
-    raw: Any, reader: _Amounts, custom_item_sku: str | None, tip_total: Decimal
+    raw: Any,
+    reader: _Amounts,
+    custom_item_sku: str | None,
+    tip_total: Decimal,
+    taxes_included: bool = False,
 ) -> tuple[list[OrderLine], list[OrderCharge]]:
     errors = reader.errors
+    currency = reader.currency
     if not isinstance(raw, list) or not raw:
         errors.append({"field": "line_items", "message": "the order has no line items"})
         return [], []
@@ -253,6 +269,14 @@ def _lines(
         )
         discounts = reader.discounts(item, ratio, field)
         taxes = reader.taxes(item, ratio, field)
+        if ratio != 1:
+            # Edited down: Shopify taxes what is left of the line, rounded per tax, rather
+            # than keeping a share of the first tax (which can differ by a cent).
+            base = price * quantity - sum((d.amount for d in discounts), Decimal(0))
+            taxes = [
+                msgspec.structs.replace(t, amount=_tax_on(base, t.rate, taxes_included, currency))
+                for t in taxes
+            ]
         for d, duty in enumerate(item.get("duties") or []):
             amount = reader.shop(duty, "price_set", "price")
             if amount:

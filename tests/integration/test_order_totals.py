@@ -40,6 +40,7 @@ ADJUSTED = {
     "04_us_sales_tax_ohio",
     "05_us_sales_tax_nyc_discount_code",
     "14_guest_checkout",
+    "18_edited_quantity",
     "19_order_level_tax_rounding",
 }
 

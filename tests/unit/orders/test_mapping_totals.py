@@ -150,7 +150,7 @@ def test_a_line_titled_tip_is_a_product_when_the_order_has_no_tip() -> None:
         to_sales_order(SHOP, payload)
 
 
-def test_an_edited_line_keeps_its_share_of_taxes_and_discounts() -> None:
+def test_an_edited_line_is_taxed_on_what_is_left_of_it() -> None:
     payload = load("18_edited_quantity")
     draft = to_sales_order(SHOP, payload)
     hoodie = draft.lines[0]
