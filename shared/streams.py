@@ -41,6 +41,7 @@ ORDERS_CANCELLED: Final = "orders/cancelled"
 #: An order edit committed: the body is an ``order_edit`` (deltas by line item), not the order.
 ORDERS_EDITED: Final = "orders/edited"
 ORDERS_FULFILLED: Final = "orders/fulfilled"
+ORDERS_PARTIALLY_FULFILLED: Final = "orders/partially_fulfilled"
 REFUNDS_CREATE: Final = "refunds/create"
 FULFILLMENTS_CREATE: Final = "fulfillments/create"
 FULFILLMENTS_UPDATE: Final = "fulfillments/update"
@@ -56,6 +57,7 @@ TOPIC_FAMILIES: Final[dict[str, str]] = {
     ORDERS_PAID: ORDERS,
     ORDERS_CANCELLED: ORDERS,
     ORDERS_FULFILLED: ORDERS,
+    ORDERS_PARTIALLY_FULFILLED: ORDERS,
     REFUNDS_CREATE: ORDERS,
     FULFILLMENTS_CREATE: ORDERS,
     FULFILLMENTS_UPDATE: ORDERS,

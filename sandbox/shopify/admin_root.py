@@ -27,7 +27,6 @@ from sandbox.shopify.state import (
     Order,
     Shop,
     ShopifyState,
-    TrackingInfo,
     gid,
     now_utc,
     parse_gid,
@@ -522,32 +521,6 @@ class AdminRoot:
             "changes": filtered,
         }
 
-    def fulfillmentCreate(
-        self, info: Info, fulfillment: dict[str, Any], message: str | None = None
-    ) -> Node:
-        requests = [
-            commerce.FulfillmentRequest(
-                fulfillment_order_id=self._id(group["fulfillmentOrderId"], "FulfillmentOrder"),
-                lines=tuple(
-                    (self._id(line["id"], "FulfillmentOrderLineItem"), line["quantity"])
-                    for line in group.get("fulfillmentOrderLineItems") or ()
-                ),
-            )
-            for group in fulfillment["lineItemsByFulfillmentOrder"]
-        ]
-        tracking = _tracking(fulfillment.get("trackingInfo") or {})
-        try:
-            created, order, events = commerce.create_fulfillment(
-                self.state, self._shop, requests, tracking, bool(fulfillment.get("notifyCustomer"))
-            )
-        except CommerceError as exc:
-            return {
-                "fulfillment": None,
-                "userErrors": [{"field": exc.field, "message": exc.message}],
-            }
-        self.events += events
-        return {"fulfillment": self.views.fulfillment(order, created), "userErrors": []}
-
     def refundCreate(self, info: Info, input: dict[str, Any]) -> Node:
         return self._idempotent(
             info,
@@ -635,20 +608,6 @@ def _name_and_reason_errors(
             _error(["input", "reason"], "The specified reason is invalid.", "INVALID_REASON")
         )
     return errors
-
-
-def _tracking(info: dict[str, Any]) -> list[TrackingInfo]:
-    numbers = list(info.get("numbers") or ([info["number"]] if info.get("number") else []))
-    urls = list(info.get("urls") or ([info["url"]] if info.get("url") else []))
-    count = max(len(numbers), len(urls), 1 if info.get("company") else 0)
-    return [
-        TrackingInfo(
-            number=numbers[i] if i < len(numbers) else None,
-            url=urls[i] if i < len(urls) else None,
-            company=info.get("company"),
-        )
-        for i in range(count)
-    ]
 
 
 def _decimal(value: Any, field: list[str]) -> Decimal:

@@ -370,6 +370,15 @@ class ShopViews:
             ][: first if first is not None else None],
             "fulfillmentLineItems": lines,
             "totalQuantity": sum(fl.quantity for fl in fulfillment.lines),
+            "displayStatus": _display_status(fulfillment),
+            "deliveredAt": None,
+            "inTransitAt": None,
+            "estimatedDeliveryAt": None,
+            "requiresShipping": True,
+            "fulfillmentOrders": lambda info, **page: [
+                self.fulfillment_order(order, fo)
+                for fo in fulfillment_orders_of(order, fulfillment)
+            ],
         }
 
     def transaction(self, order: Order, transaction: Transaction) -> Node:
@@ -493,6 +502,26 @@ class ShopViews:
             "metafield": metafield,
             "metafields": metafields,
         }
+
+
+def _display_status(fulfillment: Fulfillment) -> str:
+    """Shopify's ``displayStatus`` before any carrier event: shipped with tracking or not."""
+    if fulfillment.status == "CANCELLED":
+        return "CANCELED"
+    if any(t.number for t in fulfillment.tracking):
+        return "FULFILLED"
+    return "MARKED_AS_FULFILLED"
+
+
+def fulfillment_orders_of(order: Order, fulfillment: Fulfillment) -> list[FulfillmentOrder]:
+    """The fulfillment orders a fulfillment drew on: its location's, holding its line items."""
+    items = {fl.line_item_id for fl in fulfillment.lines}
+    return [
+        fo
+        for fo in order.fulfillment_orders
+        if fo.location_id == fulfillment.location_id
+        and any(fol.line_item_id in items for fol in fo.lines)
+    ]
 
 
 def split_metafield_key(namespace: str | None, key: str) -> tuple[str, str]:

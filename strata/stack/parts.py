@@ -40,6 +40,7 @@ WEBHOOK_TOPICS = (
     "orders/fulfilled",
     "orders/partially_fulfilled",
     "fulfillments/create",
+    "fulfillments/update",
     "refunds/create",
 )
 

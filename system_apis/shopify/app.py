@@ -25,10 +25,11 @@ from shared.retention import StreamTrimmer
 from shared.settings import env_name
 from shared.streams import FAMILIES, WebhookStreams
 from shared.telemetry.redis import traced_redis
-from system_apis.shopify import schemas
+from system_apis.shopify import fulfillment_schemas, schemas
 from system_apis.shopify.admin import AdminGraphQL
 from system_apis.shopify.appender import RedisClient, StreamAppender
 from system_apis.shopify.fast_path import WebhookFastPath
+from system_apis.shopify.fulfillment_routes import FulfillmentController
 from system_apis.shopify.ingress import ENTRY, WebhookIngress
 from system_apis.shopify.metrics import IngressMetrics, RetentionMetrics
 from system_apis.shopify.routes import ShopController
@@ -175,7 +176,7 @@ def create_app(
             "Shopify webhook ingress into Redis Streams, and the Admin GraphQL operations the "
             f"process layer needs (Admin API version {s.api_version})."
         ),
-        route_handlers=[WebhookController, ShopController],
+        route_handlers=[WebhookController, ShopController, FulfillmentController],
         readiness={"redis": redis_ready, "redis_durability": redis_durable},
         lifespan=[resources],
         tags=[
@@ -202,10 +203,11 @@ def _document_item_limits(app: Litestar) -> None:
     """
     structs = [
         value
-        for value in vars(schemas).values()
+        for module in (schemas, fulfillment_schemas)
+        for value in vars(module).values()
         if isinstance(value, type)
         and issubclass(value, msgspec.Struct)
-        and value.__module__ == schemas.__name__
+        and value.__module__ == module.__name__
     ]
     _, enforced = msgspec.json.schema_components(structs)
     components = app.openapi_schema.components.schemas if app.openapi_schema.components else {}

@@ -18,6 +18,8 @@ SAMPLES = {
     "order_id": "1",
     "product_id": "8100000000001",
     "handle": "tee",
+    "operation_id": "1",
+    "fulfillment_id": "1",
 }
 
 
