@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     creds.add_argument("--instance", choices=["eu", "us"], default="eu")
     creds.add_argument("--data-dir", type=Path, default=Path("var/erp"))
     erp_sub.add_parser("catalogue", help="print the demo catalogue as (sku, title, price) rows")
+    from strata import erp_ship  # local: keeps the CLI's start-up light
+
+    erp_ship.add_parser(erp_sub)
 
     up_parser = sub.add_parser("up", help="start the whole demo stack; Ctrl-C stops it")
     up_parser.add_argument(
@@ -124,6 +127,11 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument("--shop", default=None, help="one shop (default every configured one)")
     publish.add_argument("--full", action="store_true", help="everything, not only changes")
     publish.add_argument("--dry-run", action="store_true", help="count, write nothing")
+    publish.add_argument(
+        "--bulk",
+        action="store_true",
+        help="with --full: back-fill through one Shopify bulk operation per shop",
+    )
     publish.add_argument("--poll", type=float, default=0.5, help="seconds between progress reads")
     listing = catalog_sub.add_parser("exceptions", help="products that could not be published")
     listing.add_argument("--state", choices=["open", "resolved"], default="open")
@@ -263,6 +271,10 @@ def _erp(args: argparse.Namespace) -> int:
             path = demo.build_template(instance, args.data_dir, args.backend, args.pg_dsn)
             print(f"{instance}: template ready at {path}")
         return 0
+    if args.erp_command == "ship":
+        from strata import erp_ship
+
+        return erp_ship.run(args)
     demo.run_forever(args.instance, args.data_dir, args.port, fresh=not args.keep)
     return 0
 
@@ -345,7 +357,14 @@ def _catalog_publish(client: Any, args: argparse.Namespace, out: Any, err: Any) 
         TimeElapsedColumn,
     )
 
-    body = {"shop": args.shop, "full": args.full, "dry_run": args.dry_run}
+    if args.bulk and not args.full:
+        raise CatalogCliError("--bulk is a full back-fill: give --full too")
+    body = {
+        "shop": args.shop,
+        "full": args.full,
+        "dry_run": args.dry_run,
+        "mode": "bulk" if args.bulk else "delta",
+    }
     job = _catalog_call(client, "POST", "/catalog/v1/publications", json=body)
     columns = (
         TextColumn("{task.description}"),
@@ -371,6 +390,15 @@ def _catalog_publish(client: Any, args: argparse.Namespace, out: Any, err: Any) 
         f"archived {summary['archived']}, failed {summary['failed']}",
         highlight=False,
     )
+    for run in job.get("bulk") or []:
+        out.print(
+            f"  bulk operation {run.get('operation_id') or '-'} on {run['shop']}: "
+            f"{run['status'].lower()}, {run['lines']} products, {run['published']} published, "
+            f"{run['failed']} failed"
+            + (f" (finish seen by {run['finished_by']})" if run.get("finished_by") else ""),
+            markup=False,
+            highlight=False,
+        )
     for failure in summary["failures"]:
         out.print(
             f"  {failure['shop']} {failure['instance']}:{failure['erp_product_id']}: "

@@ -106,7 +106,8 @@ def create_app(
         description=(
             "ERP products and prices published to every shop: delta by productSet merged with "
             "what Shopify holds, unchanged products skipped by a content hash, products no "
-            "longer for sale archived; the ERP-to-Shopify id mapping kept for the inventory sync."
+            "longer for sale archived, a full back-fill by Shopify bulk operation; the "
+            "ERP-to-Shopify id mapping kept for the inventory sync."
         ),
         route_handlers=[CatalogController],
         readiness={"redis": redis_ready},

@@ -5,18 +5,38 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import AsyncIterator
+from typing import Protocol
 
 import httpx
 import msgspec
 
-from process_apis.catalog.schemas import LiveProduct, LiveVariantList
+from process_apis.catalog.schemas import (
+    LiveBulkOperation,
+    LiveBulkResults,
+    LiveProduct,
+    LiveVariantList,
+    LiveVariantPage,
+)
 from shared.models import Product
-from shared.sibling import SiblingClient, SiblingNotFound
+from shared.sibling import SiblingClient, SiblingNotFound, SiblingRejected
 
 
 class _ProductPage(msgspec.Struct):
     items: list[Product]
     next_offset: int | None = None
+
+
+class ProductFeed(Protocol):
+    """Where a publication reads one ERP instance's products (:class:`ErpProducts` over the
+    ERP system API; a generated catalogue in tests and benchmarks)."""
+
+    def changed_since(self, since: dt.datetime | None) -> AsyncIterator[Product]:
+        """Every product changed since ``since`` (all for sale when None)."""
+        ...
+
+    async def by_sku(self, sku: str) -> Product | None:
+        """The product holding ``sku`` while it is for sale."""
+        ...
 
 
 class ErpProducts:
@@ -103,4 +123,59 @@ class ShopifyProducts:
             body={"status": "ARCHIVED"},
             type=LiveProduct,
             idempotency_key=key,
+        )
+
+    async def variants_page(self, shop: str, cursor: str | None) -> LiveVariantPage:
+        """A page of every variant the shop holds (``next_cursor`` reads on)."""
+        params: dict[str, str | int] = {"limit": 250}
+        if cursor is not None:
+            params["cursor"] = cursor
+        return await self.shopify.get_json(
+            "/shopify/v1/shops/{shop}/variants", shop=shop, params=params, type=LiveVariantPage
+        )
+
+    async def bulk_set(
+        self, shop: str, bodies: list[dict[str, object]], run: str, chunk: int
+    ) -> LiveBulkOperation | None:
+        """Start one bulk ``productSet`` of ``bodies``; None while Shopify already runs the
+        bulk mutations it allows on the shop (409). The key is the run's and the chunk's: a
+        retry after a lost answer gets the operation started the first time."""
+        try:
+            return await self.shopify.post_json(
+                "/shopify/v1/shops/{shop}/bulk/product-sets",
+                shop=shop,
+                body={"inputs": bodies, "client_identifier": f"strata-catalog-{run}-{chunk}"},
+                type=LiveBulkOperation,
+                idempotency_key=f"catalog-bulk-{run}-{shop}-{chunk}",
+            )
+        except SiblingRejected as exc:
+            if exc.sibling_status == 409:
+                return None
+            raise
+
+    async def bulk_current(self, shop: str) -> LiveBulkOperation | None:
+        try:
+            return await self.shopify.get_json(
+                "/shopify/v1/shops/{shop}/bulk/current", shop=shop, type=LiveBulkOperation
+            )
+        except SiblingNotFound:
+            return None
+
+    async def bulk_operation(self, shop: str, operation_id: int) -> LiveBulkOperation:
+        return await self.shopify.get_json(
+            "/shopify/v1/shops/{shop}/bulk/operations/{id}",
+            shop=shop,
+            id=operation_id,
+            type=LiveBulkOperation,
+        )
+
+    async def bulk_results(
+        self, shop: str, operation_id: int, offset: int, limit: int
+    ) -> LiveBulkResults:
+        return await self.shopify.get_json(
+            "/shopify/v1/shops/{shop}/bulk/operations/{id}/product-sets",
+            shop=shop,
+            id=operation_id,
+            params={"offset": offset, "limit": limit},
+            type=LiveBulkResults,
         )

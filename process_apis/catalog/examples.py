@@ -16,6 +16,10 @@ START = [
         summary="Everything, to one shop, counted but not written",
         value={"shop": "demo-eu.myshopify.com", "full": True, "dry_run": True},
     ),
+    Example(
+        summary="A full back-fill: one Shopify bulk operation per shop",
+        value={"full": True, "mode": "bulk"},
+    ),
 ]
 
 _FAILURE = {
@@ -63,6 +67,46 @@ _FINISHED: dict[str, Any] = {
         "failed": 1,
         "failures": [_FAILURE],
     },
+}
+_BULK_FINISHED: dict[str, Any] = {
+    **_RUNNING,
+    "status": "succeeded",
+    "full": True,
+    "mode": "bulk",
+    "finished_at": "2026-12-03T09:01:02+00:00",
+    "processed": 1000,
+    "total": 1000,
+    "summary": {
+        "created": 997,
+        "updated": 0,
+        "adopted": 0,
+        "unchanged": 0,
+        "archived": 0,
+        "failed": 3,
+        "failures": [
+            {
+                "shop": "demo-eu.myshopify.com",
+                "instance": "eu",
+                "erp_product_id": "10017",
+                "error": "Shopify refused the product; input.productOptions.1.name: "
+                "Duplicated option name 'size'.",
+                "exception_id": "3c9a0e1f5b7d2a4c6e8f",
+            }
+        ],
+    },
+    "bulk": [
+        {
+            "shop": "demo-eu.myshopify.com",
+            "operation_id": 3700000000001,
+            "status": "COMPLETED",
+            "lines": 1000,
+            "ran": 1000,
+            "published": 997,
+            "failed": 3,
+            "finished_by": "webhook",
+            "error": None,
+        }
+    ],
 }
 _RECORD: dict[str, Any] = {
     "id": _EXCEPTION,
@@ -135,6 +179,7 @@ def publication(container: Any) -> dict[int, ResponseSpec]:
             "The run's progress or summary",
             Example(summary="Running", value={**_RUNNING, "processed": 12, "total": 39}),
             Example(summary="Finished, one product failed", value=_FINISHED),
+            Example(summary="A bulk back-fill, finished", value=_BULK_FINISHED),
         )
     }
 

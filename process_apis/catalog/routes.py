@@ -43,6 +43,11 @@ class UnknownShop(ValidationFailed):
     title = "The shop is not one this deployment publishes to"
 
 
+class BulkNeedsFull(ValidationFailed):
+    slug = "catalog-bulk-needs-full"
+    title = "A bulk publication is a full back-fill"
+
+
 class CatalogExceptionNotFound(NotFound):
     slug = "catalog-exception-not-found"
     title = "No such catalog exception"
@@ -76,10 +81,18 @@ class CatalogController(Controller):
         data: Annotated[PublicationRequest, Body(title="What to publish", examples=examples.START)],
     ) -> Response[Publication]:
         """Start a run in the background; follow it at `GET /catalog/v1/publications/{id}`.
-        One run at a time: another answers 409."""
+        One run at a time: another answers 409. `mode: bulk` (with `full`) back-fills every
+        shop through one Shopify bulk operation per shop; the run's `bulk` lists them, and
+        every line Shopify refused is an exception. `mode: bulk` without `full` answers 422."""
         try:
-            job = await catalog.start(data.shop, full=data.full, dry_run=data.dry_run)
+            job = await catalog.start(
+                data.shop, full=data.full, dry_run=data.dry_run, mode=data.mode
+            )
         except MappingError as exc:
+            if exc.field == "mode":
+                raise BulkNeedsFull(
+                    exc.message, errors=[{"field": "mode", "message": exc.message}]
+                ) from None
             raise UnknownShop(
                 f"{data.shop} is not a configured shop",
                 errors=[{"field": "shop", "message": exc.message}],

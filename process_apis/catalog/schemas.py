@@ -11,6 +11,9 @@ ShopDomain = Annotated[
 ]
 
 
+PublicationMode = Literal["delta", "bulk"]
+
+
 class PublicationRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """What to publish: every configured shop (or ``shop`` only), changes since the
     watermark (or everything with ``full``); ``dry_run`` computes without writing."""
@@ -18,6 +21,9 @@ class PublicationRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unkno
     shop: ShopDomain | None = None
     full: bool = False
     dry_run: bool = False
+    #: ``bulk``: a full back-fill through one Shopify bulk operation per shop (needs ``full``);
+    #: ``delta``: one ``productSet`` per changed product.
+    mode: PublicationMode = "delta"
 
 
 class Failure(msgspec.Struct, frozen=True, kw_only=True):
@@ -40,6 +46,23 @@ class Summary(msgspec.Struct, kw_only=True):
     failures: list[Failure] = msgspec.field(default_factory=list)
 
 
+class BulkRun(msgspec.Struct, kw_only=True):
+    """One Shopify bulk operation of a back-fill."""
+
+    shop: str
+    #: Shopify's id of the operation (none on a dry run).
+    operation_id: int | None = None
+    status: str = "CREATED"
+    lines: int = 0
+    #: Lines Shopify has run, as last seen.
+    ran: int = 0
+    published: int = 0
+    failed: int = 0
+    #: How its end became known: Shopify's ``bulk_operations/finish`` webhook, or a poll.
+    finished_by: Literal["webhook", "poll"] | None = None
+    error: str | None = None
+
+
 class Publication(msgspec.Struct, kw_only=True):
     """One publication run and its progress."""
 
@@ -58,6 +81,10 @@ class Publication(msgspec.Struct, kw_only=True):
     error: str | None = None
     #: The exception this run replayed (a run of one product in one shop).
     replay_of: str | None = None
+    mode: PublicationMode = "delta"
+    #: The bulk operations of a ``bulk`` run, one per shop (more for a very large catalogue,
+    #: one after the other).
+    bulk: list[BulkRun] = msgspec.field(default_factory=list)
 
 
 ExceptionKind = Literal["mapping", "rejected", "sku-held-elsewhere"]
@@ -140,3 +167,45 @@ class LiveVariantRef(msgspec.Struct, frozen=True, kw_only=True):
 
 class LiveVariantList(msgspec.Struct, frozen=True, kw_only=True):
     items: list[LiveVariantRef]
+
+
+class LiveBulkOperation(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    status: str
+    object_count: int = 0
+    error_code: str | None = None
+
+
+class LiveBulkVariant(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    sku: str | None
+    inventory_item_id: int | None = None
+
+
+class LiveBulkProduct(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    handle: str
+    variants: list[LiveBulkVariant]
+
+
+class LiveBulkError(msgspec.Struct, frozen=True, kw_only=True):
+    message: str
+    field: str | None = None
+    code: str | None = None
+
+
+class LiveBulkLine(msgspec.Struct, frozen=True, kw_only=True):
+    line: int
+    product: LiveBulkProduct | None = None
+    errors: list[LiveBulkError] = []
+
+
+class LiveBulkResults(msgspec.Struct, frozen=True, kw_only=True):
+    operation: LiveBulkOperation
+    items: list[LiveBulkLine]
+    total: int
+
+
+class LiveVariantPage(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[LiveVariantRef]
+    next_cursor: str | None = None

@@ -16,6 +16,10 @@ shop's currency, Shopify's ``userErrors``) becomes an exception record
 (:mod:`process_apis.catalog.exceptions`) and the run goes on; a later run or a replay that
 publishes it resolves the record.
 
+A full run with ``mode="bulk"`` back-fills through one Shopify bulk operation per shop
+instead (:mod:`process_apis.catalog.backfill`); what Shopify already holds still goes the
+delta way.
+
 Delivery: at least once per product and shop. A publisher that dies mid-run leaves the
 watermark where it was, so the next run reads the same products again; those already
 published are skipped by their hash, and one caught between Shopify's answer and the mapping
@@ -32,7 +36,8 @@ from collections.abc import Callable, Mapping
 
 import msgspec
 
-from process_apis.catalog.clients import ErpProducts, ShopifyProducts
+from process_apis.catalog.backfill import BulkBackfill, FinishWatch, finish_streams
+from process_apis.catalog.clients import ProductFeed, ShopifyProducts
 from process_apis.catalog.exceptions import ExceptionStore
 from process_apis.catalog.mapping import (
     DesiredProduct,
@@ -47,6 +52,7 @@ from process_apis.catalog.schemas import (
     Failure,
     LiveProduct,
     Publication,
+    PublicationMode,
 )
 from process_apis.catalog.settings import CatalogSettings, ShopCatalog
 from shared.catalog_map import CatalogEntry, CatalogMap, VariantRef
@@ -87,7 +93,7 @@ class CatalogService:
         self,
         settings: CatalogSettings,
         redis: RedisClient,
-        erps: Mapping[str, ErpProducts],
+        erps: Mapping[str, ProductFeed],
         shopify: ShopifyProducts,
         catalog_map: CatalogMap | None = None,
     ) -> None:
@@ -98,6 +104,14 @@ class CatalogService:
         self.map = catalog_map or CatalogMap(redis, settings.key_prefix)
         self.prefix = settings.key_prefix
         self.exceptions = ExceptionStore(redis, settings.key_prefix)
+        self.failures_listed = FAILURES_LISTED
+        self.backfill = BulkBackfill(
+            self,
+            FinishWatch(
+                redis,
+                finish_streams(settings.webhook_stream_prefix, settings.webhook_stream_shards),
+            ),
+        )
         self._tasks: set[asyncio.Task[Publication]] = set()
 
     # -- runs -------------------------------------------------------------------------------
@@ -109,9 +123,12 @@ class CatalogService:
             raise MappingError("shop", f"{shop} is not a configured shop")
         return {shop: self.settings.shops[shop]}
 
-    async def start(self, shop: str | None, *, full: bool, dry_run: bool) -> Publication:
+    async def start(
+        self, shop: str | None, *, full: bool, dry_run: bool, mode: PublicationMode = "delta"
+    ) -> Publication:
         """Start a run in the background and return its record (``running``)."""
         self.shops(shop)
+        _check_mode(mode, full)
         job = Publication(
             id=uuid.uuid4().hex,
             status="running",
@@ -119,9 +136,10 @@ class CatalogService:
             full=full,
             dry_run=dry_run,
             started_at=_now().isoformat(),
+            mode=mode,
         )
         token = await self._lock()
-        await self._save(job)
+        await self.save(job)
         task = asyncio.create_task(self._run_locked(job, token))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -134,9 +152,11 @@ class CatalogService:
         full: bool = False,
         dry_run: bool = False,
         progress: Progress | None = None,
+        mode: PublicationMode = "delta",
     ) -> Publication:
         """Run a publication now and return its finished record."""
         self.shops(shop)
+        _check_mode(mode, full)
         job = Publication(
             id=uuid.uuid4().hex,
             status="running",
@@ -144,6 +164,7 @@ class CatalogService:
             full=full,
             dry_run=dry_run,
             started_at=_now().isoformat(),
+            mode=mode,
         )
         token = await self._lock()
         return await self._run_locked(job, token, progress)
@@ -176,7 +197,7 @@ class CatalogService:
             job.status, job.error = "failed", str(exc)
         finally:
             job.finished_at = _now().isoformat()
-            await self._save(job)
+            await self.save(job)
             await self._unlock(token)
         return job
 
@@ -193,19 +214,21 @@ class CatalogService:
             async for product in self.erps[instance].changed_since(since):
                 products.append(product)
                 if len(products) % 50 == 0:
-                    await self._renew(token)
+                    await self.renew(token)
             job.total += len(products) * len(fed)
             feeds.append((instance, fed, started, products))
-        await self._save(job)
+        await self.save(job)
         if progress is not None:
             progress(job)
         for instance, fed, started, products in feeds:
-            for product in products:
+            if job.mode == "bulk":
+                await self.backfill.run(job, token, instance, fed, products, progress)
+            for product in products if job.mode == "delta" else ():
                 for shop, catalog in fed.items():
-                    await self._publish_one(job, shop, catalog, instance, product)
+                    await self.publish_one(job, shop, catalog, instance, product)
                     job.processed += 1
-                await self._renew(token)
-                await self._save(job)
+                await self.renew(token)
+                await self.save(job)
                 if progress is not None:
                     progress(job)
             if job.full:
@@ -227,7 +250,7 @@ class CatalogService:
 
     # -- one product in one shop ---------------------------------------------------------------
 
-    async def _publish_one(
+    async def publish_one(
         self, job: Publication, shop: str, catalog: ShopCatalog, instance: str, product: Product
     ) -> None:
         """Publish, archive or skip ``product`` in ``shop``; a failure of this product alone
@@ -237,7 +260,7 @@ class CatalogService:
         except (MappingError, SkuHeldElsewhere, SiblingRejected) as exc:
             if isinstance(exc, SiblingRejected) and not _product_refused(exc):
                 raise
-            await self._fail(job, shop, instance, product, exc)
+            await self.fail(job, shop, instance, product, exc)
             return
         if not job.dry_run:
             await self.exceptions.resolve(shop, instance, product.id, job.id)
@@ -311,7 +334,7 @@ class CatalogService:
         summary.updated += live is not None
         summary.adopted += adopted
 
-    async def _fail(
+    async def fail(
         self,
         job: Publication,
         shop: str,
@@ -427,9 +450,9 @@ class CatalogService:
         )
         token = await self._lock()
         try:
-            await self._save(job)
+            await self.save(job)
             product = await self._erp_product(erp, record)
-            await self._publish_one(job, record.shop, catalog, record.instance, product)
+            await self.publish_one(job, record.shop, catalog, record.instance, product)
             job.processed = 1
             job.status = "succeeded"
         except SiblingError as exc:
@@ -437,12 +460,12 @@ class CatalogService:
             raise
         finally:
             job.finished_at = _now().isoformat()
-            await self._save(job)
+            await self.save(job)
             await self._unlock(token)
         after = await self.exceptions.get(record.id)
         return after or record
 
-    async def _erp_product(self, erp: ErpProducts, record: CatalogException) -> Product:
+    async def _erp_product(self, erp: ProductFeed, record: CatalogException) -> Product:
         """The ERP product as it is now; one no longer for sale comes back inactive (so a
         published one is archived)."""
         for sku in record.skus:
@@ -467,7 +490,7 @@ class CatalogService:
 
     # -- records and the lock -------------------------------------------------------------------
 
-    async def _save(self, job: Publication) -> None:
+    async def save(self, job: Publication) -> None:
         await self.redis.set(
             f"{self.prefix}:publication:{job.id}", msgspec.json.encode(job), ex=7 * 86_400
         )
@@ -481,7 +504,7 @@ class CatalogService:
             raise PublisherBusy("a catalog publication is already running")
         return token
 
-    async def _renew(self, token: str) -> None:
+    async def renew(self, token: str) -> None:
         key = f"{self.prefix}:lock"
         holder = await self.redis.get(key)
         if holder is None:
@@ -497,6 +520,11 @@ class CatalogService:
         key = f"{self.prefix}:lock"
         if _text(await self.redis.get(key)) == token:
             await self.redis.delete(key)
+
+
+def _check_mode(mode: PublicationMode, full: bool) -> None:
+    if mode == "bulk" and not full:
+        raise MappingError("mode", "a bulk publication is a full back-fill: ask for full too")
 
 
 def _product_refused(exc: SiblingRejected) -> bool:

@@ -55,6 +55,15 @@ class CatalogSettings(msgspec.Struct, frozen=True, kw_only=True):
     # lock frees itself); renewed after every product.
     lock_seconds: Annotated[int, msgspec.Meta(ge=1, le=3600)] = 60
     page_size: Annotated[int, msgspec.Meta(ge=1, le=100)] = 50
+    # A bulk back-fill waits this long for Shopify's bulk_operations/finish webhook before
+    # asking Shopify for the operation's state (and again after each such wait).
+    bulk_late_seconds: Annotated[float, msgspec.Meta(gt=0, le=600)] = 10.0
+    # Products per bulk operation; a larger catalogue runs several, one after the other
+    # (Shopify takes a JSONL file of at most 20 MB).
+    bulk_lines_max: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 5000
+    # Where the Shopify ingress appends webhooks (the bulk_operations/finish wait reads them).
+    webhook_stream_prefix: str = "strata:webhooks"
+    webhook_stream_shards: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
     timeout: Annotated[float, msgspec.Meta(gt=0, le=120)] = 30.0
     key_prefix: str = "strata:catalog"
     token_url: str | None = None

@@ -29,12 +29,13 @@ from graphql.language import Visitor
 
 from sandbox.shopify.admin_root import IdempotencyStore
 from sandbox.shopify.admin_views import field_resolver
+from sandbox.shopify.bulk import DEFAULT_BASE_URL
 from sandbox.shopify.catalogue import MAX_VARIANTS
 from sandbox.shopify.commerce import ShopEvent
 from sandbox.shopify.cost import CostBucket, QueryCoster
 from sandbox.shopify.root import SandboxRoot
 from sandbox.shopify.schema import admin_schema
-from sandbox.shopify.state import Shop, ShopifyState
+from sandbox.shopify.state import BulkOperation, Shop, ShopifyState
 from sandbox.shopify.versions import CONCURRENCY_PROTECTION_VERSION, at_least
 
 MAX_INPUT_ITEMS = 250
@@ -46,18 +47,20 @@ RATE_LIMIT_DOCS = "https://shopify.dev/api/usage/rate-limits"
 
 
 class GraphQLReply(msgspec.Struct, kw_only=True):
-    """What the endpoint answers: status, JSON body, the events to publish afterwards."""
+    """What the endpoint answers: status, JSON body, the events to publish afterwards and
+    the bulk operations to start."""
 
     status: int
     body: Any
     events: list[ShopEvent] = msgspec.field(default_factory=list)
+    bulk_started: list[BulkOperation] = msgspec.field(default_factory=list)
 
 
 def _error(message: str, code: str, **extra: Any) -> dict[str, Any]:
     return {"message": message, "extensions": {"code": code, **extra}}
 
 
-def _formatted(error: GraphQLError) -> dict[str, Any]:
+def formatted_error(error: GraphQLError) -> dict[str, Any]:
     shown: dict[str, Any] = {"message": error.message}
     if error.locations:
         shown["locations"] = [{"line": loc.line, "column": loc.column} for loc in error.locations]
@@ -160,8 +163,10 @@ def run_admin_graphql(
     idempotency: IdempotencyStore,
     payload: Any,
     max_query_cost: int,
+    base_url: str = DEFAULT_BASE_URL,
 ) -> GraphQLReply:
-    """Answer one parsed JSON request body for ``shop`` at ``version``."""
+    """Answer one parsed JSON request body for ``shop`` at ``version``; ``base_url`` is where
+    the sandbox was reached (staged upload targets and result files are served from it)."""
     if not isinstance(payload, Mapping) or not isinstance(payload.get("query"), str):
         return GraphQLReply(
             status=400, body={"errors": {"query": "Required parameter missing or invalid"}}
@@ -193,10 +198,10 @@ def run_admin_graphql(
     try:
         document = parse(query)
     except GraphQLError as exc:
-        return answer([_formatted(exc)], None, 0, None)
+        return answer([formatted_error(exc)], None, 0, None)
     problems = validate(schema, document)
     if problems:
-        return answer([_formatted(e) for e in problems], None, 0, None)
+        return answer([formatted_error(e) for e in problems], None, 0, None)
     too_large = _input_too_large(document, variables)
     if too_large is not None:
         return answer([too_large], None, 0, None)
@@ -230,6 +235,7 @@ def run_admin_graphql(
             [_error("Throttled", "THROTTLED", documentation=RATE_LIMIT_DOCS)], None, requested, None
         )
     root = SandboxRoot(state, shop, version, app, idempotency)
+    root.base_url = base_url
     result = execute(
         schema,
         document,
@@ -242,6 +248,9 @@ def run_admin_graphql(
         raise TypeError("resolvers are synchronous; execution must not return an awaitable")
     actual = coster.actual(result.data) if result.data is not None else 0
     bucket.give_back(requested - actual)
-    reply = answer([_formatted(e) for e in result.errors or ()], result.data, requested, actual)
+    reply = answer(
+        [formatted_error(e) for e in result.errors or ()], result.data, requested, actual
+    )
     reply.events = root.events
+    reply.bulk_started = root.bulk_started
     return reply

@@ -15,6 +15,8 @@ from graphql import GraphQLError
 
 from sandbox.shopify.admin_root import AdminRoot, IdempotencyStore, search_terms
 from sandbox.shopify.admin_views import Info, ShopViews, stamp
+from sandbox.shopify.commerce import ShopEvent
+from sandbox.shopify.payloads import product_delete_payload, product_payload
 from sandbox.shopify.settings import DEMO_PRODUCTS, LocationSpec, ShopSpec
 from sandbox.shopify.state import (
     InventoryItem,
@@ -147,6 +149,17 @@ def unstock_variant(shop: Shop, variant: Variant) -> None:
         del shop.levels[key]
 
 
+def delete_product(shop: Shop, product_id: int) -> list[ShopEvent] | None:
+    """A merchant deletes a product in the admin: it goes with its variants and their stock;
+    ``products/delete``. None if the shop has no such product."""
+    product = shop.products.pop(product_id, None)
+    if product is None:
+        return None
+    for variant in product.variants:
+        unstock_variant(shop, variant)
+    return [ShopEvent(topic="products/delete", payload=product_delete_payload(product.id))]
+
+
 def handleize(title: str) -> str:
     """Shopify's handle of a title: lower case, runs of other characters as one dash."""
     return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") or "product"
@@ -208,7 +221,9 @@ class CatalogueViews(ShopViews):
                 self._option(product, o, i + 1)
                 for i, o in enumerate(product.options[: first or None])
             ],
-            "variants": lambda info, **page: [self.variant(v.id) for v in product.variants],
+            "variants": lambda info, **page: [
+                self.variant_of(product, v) for v in product.variants
+            ],
             "variantsCount": {"count": len(product.variants), "precision": "EXACT"},
         }
 
@@ -233,7 +248,10 @@ class CatalogueViews(ShopViews):
         found = self.shop.variant(variant_id) if variant_id else None
         if found is None:
             return None
-        product, variant = found
+        return self.variant_of(*found)
+
+    def variant_of(self, product: Product, variant: Variant) -> Node:
+        """The variant's value, from the objects (no search of the shop)."""
         item = self.shop.inventory_items.get(variant.inventory_item_id)
         return {
             "id": gid("ProductVariant", variant.id),
@@ -256,7 +274,7 @@ class CatalogueViews(ShopViews):
             "updatedAt": stamp(variant.updated_at),
             "product": lambda info: self.product(product.id),
             "inventoryItem": lambda info: self.inventory_item(item),
-            "inventoryQuantity": sum(
+            "inventoryQuantity": lambda info: sum(
                 lv.get("available") for lv in self.shop.levels_of(variant.inventory_item_id)
             ),
         }
@@ -265,17 +283,20 @@ class CatalogueViews(ShopViews):
         node = super().inventory_item(item)
         if node is None or item is None:
             return node
-        found = self.shop.variant(item.variant_id)
-        grams = found[1].grams if found else 0
-        node["measurement"] = {
-            "id": gid("InventoryItemMeasurement", item.id),
-            "weight": {"unit": "GRAMS", "value": float(grams)},
-        }
+
+        def weight(info: Info) -> Node:
+            found = self.shop.variant(item.variant_id)
+            grams = found[1].grams if found else 0
+            return {"unit": "GRAMS", "value": float(grams)}
+
+        node["measurement"] = {"id": gid("InventoryItemMeasurement", item.id), "weight": weight}
         return node
 
 
 class CatalogueRoot(AdminRoot):
     """The Admin API root with the product queries and mutations."""
+
+    views: CatalogueViews
 
     def __init__(
         self,
@@ -318,7 +339,7 @@ class CatalogueRoot(AdminRoot):
     def productVariants(self, info: Info, query: str | None = None, **page: Any) -> list[Any]:
         wanted = search_terms(query)
         return [
-            self.views.variant(v.id)
+            self.views.variant_of(p, v)
             for p in sorted(self._shop.products.values(), key=lambda p: p.id)
             for v in p.variants
             if _variant_matches(wanted, p, v)
@@ -350,7 +371,11 @@ class CatalogueRoot(AdminRoot):
         synchronous: bool = True,
         identifier: dict[str, Any] | None = None,
     ) -> Node:
-        product, errors = ProductSetRun(self.state, self._shop, input, identifier).run()
+        run = ProductSetRun(self.state, self._shop, input, identifier)
+        product, errors = run.run()
+        if product is not None:
+            topic = "products/create" if run.created else "products/update"
+            self.events.append(ShopEvent(topic=topic, payload=product_payload(self._shop, product)))
         if synchronous:
             return {
                 "product": self.views.product(product.id) if product else None,
@@ -381,6 +406,9 @@ class CatalogueRoot(AdminRoot):
         if product.status != status:
             product.status = status
             product.updated_at = now_utc()
+            self.events.append(
+                ShopEvent(topic="products/update", payload=product_payload(self._shop, product))
+            )
         return {"product": self.views.product(product.id), "userErrors": []}
 
 
@@ -399,6 +427,8 @@ class ProductSetRun:
         self.data = data
         self.identifier = identifier
         self.errors: list[Node] = []
+        #: Whether the run made a new product (``products/create`` rather than ``update``).
+        self.created = False
 
     def fail(self, field: list[str | int], message: str, code: str) -> None:
         self.errors.append(_user_error(field, message, code))
@@ -662,6 +692,7 @@ class ProductSetRun:
                 created_at=now,
             )
             self.shop.products[product.id] = product
+            self.created = True
         for field, attribute in (
             ("title", "title"),
             ("descriptionHtml", "description_html"),

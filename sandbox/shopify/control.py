@@ -10,6 +10,8 @@ from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from sandbox.shopify import commerce
+from sandbox.shopify.bulk import BulkViews
+from sandbox.shopify.catalogue import delete_product
 from sandbox.shopify.commerce import CommerceError, OrderDraft, OrderEditRequest, OrderPatch
 from sandbox.shopify.payloads import order_payload
 from sandbox.shopify.service import ShopifySandbox, UnknownShop
@@ -301,6 +303,34 @@ class SandboxControl(Controller):
             )
         except CommerceError as exc:
             raise NotFound(exc.message) from None
+
+    @delete(
+        "/shops/{domain:str}/products/{product_id:int}",
+        operation_id="deleteSandboxProduct",
+        status_code=204,
+    )
+    async def delete_product(
+        self, state: State, domain: FromPath[str], product_id: FromPath[int]
+    ) -> None:
+        """A merchant deletes a product in the admin; ``products/delete``."""
+        sandbox = sandbox_of(state)
+        shop = _shop(sandbox, domain)
+        events = delete_product(shop, product_id)
+        if events is None:
+            raise NotFound(f"No product {product_id} in {shop.domain}")
+        sandbox.webhooks.publish(shop.domain, events)
+
+    @get("/shops/{domain:str}/bulk-operations", operation_id="listSandboxBulkOperations")
+    async def bulk_operations(
+        self, request: Request[Any, Any, Any], state: State, domain: FromPath[str]
+    ) -> list[dict[str, Any]]:
+        """Every bulk operation of the shop (as Admin GraphQL shows it), oldest first."""
+        shop = _shop(sandbox_of(state), domain)
+        views = BulkViews(str(request.base_url).rstrip("/"))
+        return [
+            {**(views.operation(op) or {}), "lines": op.lines, "app": op.app}
+            for op in shop.bulk_operations.values()
+        ]
 
     @get("/shops/{domain:str}/fulfillments", operation_id="listSandboxFulfillments")
     async def fulfillments(self, state: State, domain: FromPath[str]) -> list[dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 Requested cost, before execution: scalars and enums 0, objects 1, a connection
 ``2 + first (or last) x cost of one node``, each top-level mutation field 10.
+An interface (``node(id:)``) costs like an object.
 Approximations (Shopify's exact per-field costs are not published): the ``edges`` wrapper is
 free, ``pageInfo`` is inside the connection's 2, a plain list of objects costs like one object,
 and a mutation's payload selection adds nothing beyond the 10.
@@ -20,6 +21,7 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLField,
+    GraphQLInterfaceType,
     GraphQLNamedType,
     GraphQLObjectType,
     GraphQLSchema,
@@ -158,11 +160,11 @@ class QueryCoster:
     def _selection_cost(
         self, parent: GraphQLNamedType, selection_set: SelectionSetNode | None, data: Any
     ) -> int:
-        if not isinstance(parent, GraphQLObjectType):
+        if not isinstance(parent, GraphQLObjectType | GraphQLInterfaceType):
             return 0
         total = 0
         for field_node in self._fields(selection_set):
-            definition = parent.fields.get(field_node.name.value)
+            definition = self._definition(parent, field_node.name.value)
             if definition is None:
                 continue
             if data is None:
@@ -173,10 +175,30 @@ class QueryCoster:
                 )
         return total
 
+    def _definition(
+        self, parent: GraphQLObjectType | GraphQLInterfaceType, name: str
+    ) -> GraphQLField | None:
+        """A field of ``parent``; of an interface, also a field its types add (selected in
+        ``... on Type`` fragments, which are flattened)."""
+        found: GraphQLField | None = parent.fields.get(name)
+        if found is None and isinstance(parent, GraphQLInterfaceType):
+            for possible in self.schema.get_possible_types(parent):
+                found = possible.fields.get(name)
+                if found is not None:
+                    break
+        return found
+
     def _field_cost(
         self, definition: GraphQLField, node: FieldNode, value: Any, *, estimate: bool
     ) -> int:
         named = get_named_type(definition.type)
+        if isinstance(named, GraphQLInterfaceType):
+            # An interface (``node``) costs what an object does.
+            if estimate:
+                return 1 + self._selection_cost(named, node.selection_set, None)
+            if value is None:
+                return 0
+            return 1 + self._selection_cost(named, node.selection_set, value)
         if not isinstance(named, GraphQLObjectType):
             return 0
         if named.name.endswith("Connection"):

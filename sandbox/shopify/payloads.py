@@ -7,13 +7,16 @@ from decimal import Decimal
 from typing import Any
 
 from sandbox.shopify.state import (
+    BulkOperation,
     Fulfillment,
     InventoryLevel,
     LineItem,
     MailingAddress,
     Order,
+    Product,
     Refund,
     Shop,
+    Variant,
     gid,
     money,
 )
@@ -368,4 +371,97 @@ def inventory_level_payload(level: InventoryLevel) -> JSON:
             f"gid://shopify/InventoryLevel/{level.location_id}"
             f"?inventory_item_id={level.inventory_item_id}"
         ),
+    }
+
+
+def _variant_payload(shop: Shop, product: Product, variant: Variant, position: int) -> JSON:
+    options = ([*list(variant.option_values), None, None, None])[:3]
+    available = sum(lv.get("available") for lv in shop.levels_of(variant.inventory_item_id))
+    return {
+        "id": variant.id,
+        "product_id": product.id,
+        "title": variant.title,
+        "price": money(variant.price),
+        "sku": variant.sku,
+        "position": position,
+        "inventory_policy": "deny",
+        "compare_at_price": money(variant.compare_at_price)
+        if variant.compare_at_price is not None
+        else None,
+        "option1": options[0],
+        "option2": options[1],
+        "option3": options[2],
+        "created_at": iso(variant.created_at),
+        "updated_at": iso(variant.updated_at),
+        "taxable": variant.taxable,
+        "barcode": variant.barcode,
+        "grams": variant.grams,
+        "inventory_item_id": variant.inventory_item_id,
+        "inventory_quantity": available,
+        "old_inventory_quantity": available,
+        "image_id": None,
+        "admin_graphql_api_id": gid("ProductVariant", variant.id),
+    }
+
+
+def product_payload(shop: Shop, product: Product) -> JSON:
+    """The ``products/create`` and ``products/update`` body: Shopify's REST Product."""
+    return {
+        "admin_graphql_api_id": gid("Product", product.id),
+        "body_html": product.description_html,
+        "created_at": iso(product.created_at),
+        "handle": product.handle,
+        "id": product.id,
+        "product_type": product.product_type,
+        "published_at": iso(product.created_at) if product.status == "ACTIVE" else None,
+        "template_suffix": None,
+        "title": product.title,
+        "updated_at": iso(product.updated_at),
+        "vendor": product.vendor,
+        "status": product.status.lower(),
+        "published_scope": "global",
+        "tags": ", ".join(product.tags),
+        "variants": [
+            _variant_payload(shop, product, v, i + 1) for i, v in enumerate(product.variants)
+        ],
+        "options": [
+            {
+                "name": option.name,
+                "id": option.id,
+                "product_id": product.id,
+                "position": i + 1,
+                "values": [
+                    value
+                    for value in option.values
+                    if any(v.option_values[i : i + 1] == [value] for v in product.variants)
+                ],
+            }
+            for i, option in enumerate(product.options)
+        ],
+        "images": [],
+        "image": None,
+        "media": [],
+        "variant_gids": [
+            {"admin_graphql_api_id": gid("ProductVariant", v.id), "updated_at": iso(v.updated_at)}
+            for v in product.variants
+        ],
+        "has_variants_that_requires_components": False,
+        "category": None,
+    }
+
+
+def product_delete_payload(product_id: int) -> JSON:
+    """The ``products/delete`` body: the id alone, as Shopify sends it."""
+    return {"id": product_id}
+
+
+def bulk_operation_finish_payload(op: BulkOperation) -> JSON:
+    """The ``bulk_operations/finish`` body (status and error code in lower case)."""
+    return {
+        "admin_graphql_api_id": gid("BulkOperation", op.id),
+        "completed_at": iso(op.completed_at),
+        "created_at": iso(op.created_at),
+        "error_code": op.error_code.lower() if op.error_code else None,
+        "status": op.status.lower(),
+        "type": "mutation",
     }

@@ -14,6 +14,8 @@ import msgspec
 from sandbox.shopify import commerce
 from sandbox.shopify.admin_graphql import INVALID_TOKEN, GraphQLReply, run_admin_graphql
 from sandbox.shopify.admin_root import IdempotencyStore
+from sandbox.shopify.bulk import DEFAULT_BASE_URL, MAX_BULK_FILE_BYTES
+from sandbox.shopify.bulk_runner import BulkRunner
 from sandbox.shopify.catalogue import ProductRow, add_products, seed_demo_shop
 from sandbox.shopify.clock import SandboxClock
 from sandbox.shopify.commerce import CommerceError, OrderDraft, OrderPatch, ShopEvent
@@ -32,6 +34,14 @@ class InjectedFailure(msgspec.Struct, kw_only=True):
     status: int = 503
     shop: str | None = None
     retry_after: float | None = None
+
+
+class UploadRefused(msgspec.Struct, kw_only=True, frozen=True):
+    """The storage bucket's refusal of an upload: HTTP status, error code, message."""
+
+    status: int
+    code: str
+    message: str
 
 
 class UnknownShop(LookupError):
@@ -65,6 +75,13 @@ class ShopifySandbox:
             default_api_version=self.settings.api_version,
             transport=webhook_transport,
         )
+        self.bulk = BulkRunner(
+            self.state,
+            self.clock,
+            self.webhooks.publish,
+            self.idempotency,
+            self.settings.bulk_objects_per_second,
+        )
         if self.settings.seed_demo:
             for spec in self.settings.shops:
                 self.add_shop(spec, self.settings.demo_products)
@@ -74,6 +91,7 @@ class ShopifySandbox:
         return self.webhooks.client_secret
 
     async def close(self) -> None:
+        await self.bulk.close()
         await self.webhooks.close()
 
     # -- shops -------------------------------------------------------------------------------
@@ -183,8 +201,13 @@ class ShopifySandbox:
         path_shop: str | None = None,
         host: str | None = None,
         header_shop: str | None = None,
+        base_url: str = DEFAULT_BASE_URL,
     ) -> tuple[GraphQLReply, dict[str, str]]:
-        """Answer ``POST /admin/api/<version>/graphql.json``; return reply and headers."""
+        """Answer ``POST /admin/api/<version>/graphql.json``; return reply and headers.
+
+        ``base_url`` is where the request reached the sandbox: staged upload targets and bulk
+        result files are served there. Bulk operations the request created start running
+        once it is answered."""
         shop = self.find_shop(path_shop=path_shop, host=host, header_shop=header_shop, token=token)
         failure = self._take_failure(shop.domain if shop else None)
         if failure is not None:
@@ -214,10 +237,35 @@ class ShopifySandbox:
             idempotency=self.idempotency,
             payload=payload,
             max_query_cost=self.settings.max_query_cost,
+            base_url=base_url,
         )
         if reply.events:
             self.webhooks.publish(shop.domain, reply.events)
+        for op in reply.bulk_started:
+            self.bulk.start(shop, op)
         return reply, headers
+
+    # -- staged uploads and files ------------------------------------------------------------
+
+    def receive_upload(self, key: str, content: bytes) -> UploadRefused | None:
+        """Store the file POSTed to a staged upload target; why not, if it was refused."""
+        upload = self.state.staged_uploads.get(key)
+        if upload is None:
+            return UploadRefused(
+                status=403, code="AccessDenied", message="No upload target has this key."
+            )
+        if len(content) > MAX_BULK_FILE_BYTES:
+            return UploadRefused(
+                status=400,
+                code="EntityTooLarge",
+                message="Your proposed upload exceeds the maximum allowed size",
+            )
+        upload.content = content
+        return None
+
+    def file(self, key: str) -> bytes | None:
+        """A file the sandbox serves (a bulk operation's result), or None."""
+        return self.state.files.get(key)
 
     # -- merchant and buyer actions (control API) --------------------------------------------
 

@@ -35,6 +35,7 @@ _ID_BASES = {
     "InventoryAdjustmentGroup": 3_300_000_000_000,
     "ProductOption": 10_500_000_000_000,
     "ProductSetOperation": 2_900_000_000_000,
+    "BulkOperation": 3_700_000_000_000,
 }
 
 
@@ -425,6 +426,46 @@ class ProductSetOperation(msgspec.Struct, kw_only=True):
     user_errors: list[dict[str, object]] = msgspec.field(default_factory=list)
 
 
+class StagedUpload(msgspec.Struct, kw_only=True):
+    """A staged upload target handed out by ``stagedUploadsCreate``, and the file once POSTed.
+
+    ``key`` is the ``stagedUploadPath`` a bulk mutation names; ``content`` stays None until the
+    multipart upload arrives."""
+
+    key: str
+    shop: str
+    filename: str
+    mime_type: str
+    resource: str
+    content: bytes | None = None
+    created_at: datetime = msgspec.field(default_factory=now_utc)
+
+
+class BulkOperation(msgspec.Struct, kw_only=True):
+    """A bulk mutation: the JSONL it runs and, once done, the result file's key."""
+
+    id: int
+    app: str
+    mutation: str
+    staged_upload_path: str
+    version: str
+    client_identifier: str | None = None
+    status: str = "CREATED"
+    error_code: str | None = None
+    #: Lines run so far (Shopify's ``objectCount`` and ``rootObjectCount`` for a mutation).
+    object_count: int = 0
+    #: Lines in the uploaded file.
+    lines: int = 0
+    result_key: str | None = None
+    result_size: int | None = None
+    created_at: datetime = msgspec.field(default_factory=now_utc)
+    completed_at: datetime | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("COMPLETED", "FAILED", "CANCELED", "EXPIRED")
+
+
 class Shop(msgspec.Struct, kw_only=True):
     """One myshopify store and everything in it."""
 
@@ -445,6 +486,8 @@ class Shop(msgspec.Struct, kw_only=True):
     order_count: int = 0
     #: Asynchronous ``productSet`` runs by operation id, as ``productOperation`` reads them.
     product_operations: dict[int, ProductSetOperation] = msgspec.field(default_factory=dict)
+    #: Bulk operations by id, oldest first.
+    bulk_operations: dict[int, BulkOperation] = msgspec.field(default_factory=dict)
 
     def item_by_sku(self, sku: str) -> InventoryItem | None:
         return next((i for i in self.inventory_items.values() if i.sku == sku), None)
@@ -473,11 +516,20 @@ class Shop(msgspec.Struct, kw_only=True):
                     return product, variant
         return None
 
+    def running_bulk_mutation(self, app: str) -> BulkOperation | None:
+        """The app's bulk mutation not yet finished, if any (one at a time per app and shop)."""
+        return next(
+            (op for op in self.bulk_operations.values() if op.app == app and not op.finished),
+            None,
+        )
+
     def product_by_handle(self, handle: str) -> Product | None:
         return next((p for p in self.products.values() if p.handle == handle), None)
 
     def levels_of(self, inventory_item_id: int) -> Iterator[InventoryLevel]:
-        return (lv for (item, _), lv in self.levels.items() if item == inventory_item_id)
+        # By location (a handful), not by scanning every level of the shop.
+        found = (self.levels.get((inventory_item_id, loc)) for loc in self.locations)
+        return (lv for lv in found if lv is not None)
 
     def customer_by_email(self, email: str) -> Customer | None:
         return next((c for c in self.customers.values() if c.email == email), None)
@@ -492,6 +544,9 @@ class ShopifyState:
     def __init__(self) -> None:
         self.ids = IdSequence()
         self.shops: dict[str, Shop] = {}
+        #: Staged uploads by key, and the files the sandbox serves (bulk results) by key.
+        self.staged_uploads: dict[str, StagedUpload] = {}
+        self.files: dict[str, bytes] = {}
 
     def shop(self, domain: str) -> Shop | None:
         return self.shops.get(normalise_domain(domain))

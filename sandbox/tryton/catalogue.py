@@ -13,7 +13,7 @@ import msgspec
 
 from shared.models import Address, Customer
 
-DEMO_DATA_VERSION = "2025.2"
+DEMO_DATA_VERSION = "2025.3"
 
 
 class DemoVariant(msgspec.Struct, frozen=True, kw_only=True):
@@ -44,6 +44,8 @@ class DemoInstance(msgspec.Struct, frozen=True, kw_only=True):
     currency: str
     country: str
     city: str
+    # The carrier the warehouse ships with unless told otherwise (a DEMO_CARRIERS name).
+    default_carrier: str = "DHL"
 
 
 INSTANCES: dict[str, DemoInstance] = {
@@ -60,6 +62,7 @@ INSTANCES: dict[str, DemoInstance] = {
         currency="USD",
         country="US",
         city="Columbus",
+        default_carrier="USPS",
     ),
 }
 
@@ -205,6 +208,27 @@ DEMO_SERVICES: tuple[DemoService, ...] = (
     DemoService(code="GIFT-CARD", title="Gift card"),
     DemoService(code="ADJUSTMENT", title="Rounding adjustment"),
 )
+
+
+class DemoCarrier(msgspec.Struct, frozen=True, kw_only=True):
+    """A carrier the warehouses ship with: a party and the service product it is bought as."""
+
+    name: str
+    service: str
+    code: str
+
+
+#: Carriers of every instance (Tryton's ``carrier``: a party and a service product).
+DEMO_CARRIERS: tuple[DemoCarrier, ...] = (
+    DemoCarrier(name="DHL", service="DHL Express", code="CARRIER-DHL-EXPRESS"),
+    DemoCarrier(name="UPS", service="UPS Standard", code="CARRIER-UPS-STANDARD"),
+    DemoCarrier(name="La Poste", service="Colissimo", code="CARRIER-LAPOSTE-COLISSIMO"),
+    DemoCarrier(name="USPS", service="Priority Mail", code="CARRIER-USPS-PRIORITY"),
+    DemoCarrier(name="FedEx", service="FedEx Ground", code="CARRIER-FEDEX-GROUND"),
+)
+
+#: Package types the warehouses pack in.
+DEMO_PACKAGE_TYPES: tuple[str, ...] = ("Box", "Envelope")
 
 
 class DemoTax(msgspec.Struct, frozen=True, kw_only=True):

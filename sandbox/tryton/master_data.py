@@ -12,8 +12,10 @@ from decimal import Decimal
 from typing import Any
 
 from sandbox.tryton.catalogue import (
+    DEMO_CARRIERS,
     DEMO_COUNTRIES,
     DEMO_CUSTOMERS,
+    DEMO_PACKAGE_TYPES,
     DEMO_PAYMENT_TERMS,
     DEMO_PRODUCTS,
     DEMO_SERVICES,
@@ -56,6 +58,7 @@ def load_master_data(console: TrytonConsole, instance: DemoInstance) -> None:
     category = _product_category(console, company)
     _products(console, instance, category)
     _services(console, company)
+    _carriers(console, company)
     _taxes(console, company)
     _payment_terms(console)
     _stock(console, company)
@@ -259,6 +262,62 @@ def _services(c: TrytonConsole, company: int) -> None:
             for service in DEMO_SERVICES
         ],
     )
+
+
+def _carriers(c: TrytonConsole, company: int) -> None:
+    """Carriers (a party and the service product it is bought as) and package types."""
+    accounts = _accounts_by_code(c, company)
+    unit = c.search_one("product.uom", [("symbol", "=", "u")])
+    [category] = c.execute(
+        "product.category",
+        "create",
+        [
+            {
+                "name": "Carriage",
+                "accounting": True,
+                "account_revenue": accounts[SERVICE_REVENUE],
+                "account_expense": accounts[EXPENSE],
+            }
+        ],
+    )
+    c.execute(
+        "product.template",
+        "create",
+        [
+            {
+                "name": carrier.service,
+                "type": "service",
+                "default_uom": unit,
+                "salable": False,
+                "list_price": Decimal(0),
+                "account_category": category,
+                "products": [["create", [{"suffix_code": carrier.code}]]],
+            }
+            for carrier in DEMO_CARRIERS
+        ],
+    )
+    rows = c.execute(
+        "product.product",
+        "search_read",
+        [("code", "in", [carrier.code for carrier in DEMO_CARRIERS])],
+        0,
+        None,
+        None,
+        ["code"],
+    )
+    products = {row["code"]: row["id"] for row in rows}
+    parties = c.execute(
+        "party.party", "create", [{"name": carrier.name} for carrier in DEMO_CARRIERS]
+    )
+    c.execute(
+        "carrier",
+        "create",
+        [
+            {"party": party, "carrier_product": products[carrier.code]}
+            for carrier, party in zip(DEMO_CARRIERS, parties, strict=True)
+        ],
+    )
+    c.execute("stock.package.type", "create", [{"name": name} for name in DEMO_PACKAGE_TYPES])
 
 
 def _taxes(c: TrytonConsole, company: int) -> None:

@@ -39,9 +39,19 @@ from sandbox.tryton.server import (
 )
 
 # Bump when the build script changes in a way the data version does not capture.
-BUILD_VERSION = 2
+BUILD_VERSION = 3
 # sale_amendment: orders edited in Shopify after posting amend the confirmed sale.
-MODULES = ("sale", "stock", "account_invoice", "sale_amendment")
+# carrier, stock_package_shipping (with stock_package): shipments leave with a carrier, in
+# packages that carry tracking numbers.
+MODULES = (
+    "sale",
+    "stock",
+    "account_invoice",
+    "sale_amendment",
+    "carrier",
+    "stock_package",
+    "stock_package_shipping",
+)
 DEFAULT_PG_DSN = "postgresql://postgres@127.0.0.1:5432/"
 
 

@@ -277,11 +277,35 @@ class SalesOrder(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ShipmentLine(msgspec.Struct, frozen=True, kw_only=True):
+    """What of one order line a shipment carries."""
+
     sku: str
     quantity: Decimal
+    # The ERP's id of the order line shipped, when the shipment came from an order.
+    order_line_id: str | None = None
+
+
+class ShipmentPackage(msgspec.Struct, frozen=True, kw_only=True):
+    """A parcel of a shipment: the carrier's tracking number for it and where to follow it."""
+
+    id: str
+    number: str | None = None
+    tracking_number: str | None = None
+    # The ERP's own tracking link, else the carrier's public tracking page for the number.
+    tracking_url: str | None = None
+    # What the parcel holds (SKU and quantity), when the warehouse recorded it.
+    lines: list[ShipmentLine] = []
 
 
 class Shipment(msgspec.Struct, frozen=True, kw_only=True):
+    """Goods leaving for a customer (or, ``is_return``, coming back), as the ERP holds them.
+
+    ``state`` is the ERP's (Tryton: draft, waiting, assigned, picked, packed, shipped, done,
+    cancelled); the goods have left in ``shipped`` and ``done``. ``tracking_number`` and
+    ``tracking_url`` repeat the first package's (or the shipment's own reference when it has
+    no packages); ``packages`` has every one.
+    """
+
     id: str
     number: str | None
     state: str
@@ -291,6 +315,29 @@ class Shipment(msgspec.Struct, frozen=True, kw_only=True):
     tracking_url: str | None = None
     shipped_at: dt.datetime | None = None
     is_return: bool = False
+    # The carrier's service the shipment was booked with (e.g. "DHL Express").
+    carrier_service: str | None = None
+    packages: list[ShipmentPackage] = []
+    # The sales order it ships, by ERP id and by the channel's external reference.
+    order_id: str | None = None
+    external_reference: str | None = None
+    # The warehouse (code) the goods leave from.
+    warehouse: str | None = None
+    # The day the goods left, as the ERP records it.
+    effective_date: dt.date | None = None
+    created_at: dt.datetime | None = None
+    # The last change to the shipment or its packages (the change feed's order).
+    updated_at: dt.datetime | None = None
+
+
+class ShipmentChanges(msgspec.Struct, frozen=True, kw_only=True):
+    """A page of the shipment change feed, oldest change first.
+
+    ``next_cursor`` fetches the next page; it is absent on the last one.
+    """
+
+    items: list[Shipment]
+    next_cursor: str | None = None
 
 
 class InvoiceLine(msgspec.Struct, frozen=True, kw_only=True):

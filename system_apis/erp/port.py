@@ -18,6 +18,7 @@ vendor errors into Strata's errors:
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Protocol
 
 import msgspec
@@ -163,15 +164,29 @@ class ErpPort(Protocol):
         """Cancel; OrderAlreadyShipped (409) once any shipment is done."""
 
     async def amend_sales_order(
-        self, order_id: str, lines: list[OrderLine], note: str | None
+        self,
+        order_id: str,
+        lines: list[OrderLine],
+        note: str | None,
+        *,
+        taxes_included: bool = False,
+        expected_total: Decimal | None = None,
     ) -> Amendment:
         """Bring the order's product lines to ``lines`` (by SKU), while nothing has shipped.
 
-        Amending to the lines the order has already is a no-op (no ERP amendment is made).
-        Charge lines (shipping, fees, adjustments) are left alone. OrderNotFound if none;
-        OrderNotAmendable (409) once picking began or goods shipped, when the order is
-        cancelled or unconfirmed, or when the ERP can't express the change; UnknownSku for
-        a SKU it does not sell.
+        With ``expected_total`` (the channel's total now, in the order's currency) the lines
+        changed or added are priced as :meth:`create_sales_order` prices them (``lines``'
+        prices, discounts and taxes; ``taxes_included`` says whether prices contain their
+        taxes) and the order's total is brought to ``expected_total``, a rounding difference
+        on the one adjustment line; without it only quantities change, prices are kept.
+        Amending to the lines (and total) the order has already is a no-op (no ERP
+        amendment is made). Other charge lines (shipping, fees) are left alone.
+        OrderNotFound if none; OrderNotAmendable (409) once picking began or goods shipped,
+        when the order is cancelled or unconfirmed, when the ERP can't express the change,
+        or when the amended total would differ from ``expected_total`` by more than rounding
+        (``errors`` name ``expected_total``; nothing is changed); ErpRejected (422, naming
+        ``expected_total``) when an amendment made leaves a total the ERP can't settle;
+        UnknownSku for a SKU it does not sell.
         """
 
     async def return_shipped(self, order_id: str) -> ShippedReturn:
@@ -183,6 +198,14 @@ class ErpPort(Protocol):
 
     async def shipments(self, order_id: str) -> list[Shipment]:
         """The order's customer shipments and return shipments."""
+
+    async def shipment_changes(
+        self, since: dt.datetime, after_id: str | None, limit: int
+    ) -> tuple[list[Shipment], bool]:
+        """Customer shipments of sales orders that changed (they or their packages)
+        since ``since``, in any state, ordered by ``updated_at`` then id, at most ``limit``;
+        the flag says whether more follow. With ``after_id`` (paging on from the shipment
+        last seen, whose ``updated_at`` is ``since``), only those after it."""
 
     async def invoices(self, order_id: str) -> list[Invoice]:
         """The order's customer invoices (not credit notes)."""

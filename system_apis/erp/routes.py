@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from decimal import Decimal
 from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
 from litestar.params import Body, HeaderParameter, JSONBody, Parameter, QueryParameter
 
 from shared.auth import requires
 from shared.idempotency import IDEMPOTENCY_KEY_PATTERN, IdempotencyStore, fingerprint
-from shared.models import OrderLine, Product, SalesOrder, SalesOrderDraft
-from shared.problems import BadRequest, NotFound, problem_responses
+from shared.models import OrderLine, Product, SalesOrder, SalesOrderDraft, ShipmentChanges
+from shared.problems import BadRequest, NotFound, ValidationFailed, problem_responses
 from system_apis.erp.port import Amendment, OrderNotFound, ShippedReturn, UnknownSku
 from system_apis.erp.schemas import (
     CreditNotes,
@@ -48,10 +50,33 @@ IDEMPOTENCY_KEY = HeaderParameter(
 
 class SalesOrderAmendment(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The product lines the order should carry now (the whole order as the channel has it
-    after an edit, not the edit's deltas); charge lines are not amended."""
+    after an edit, not the edit's deltas); charge lines are not amended.
+
+    With `expected_total` (the channel's total now, e.g. Shopify's `current_total_price` in
+    shop money) changed and added lines are priced from their prices, discounts and taxes as
+    a posting prices them, and the order's total is brought to it; without it only
+    quantities change."""
 
     lines: Annotated[list[OrderLine], msgspec.Meta(min_length=1, max_length=250)]
     note: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    # Line prices contain their taxes (EU shops) rather than having them added.
+    taxes_included: bool = False
+    expected_total: (
+        Annotated[
+            Decimal,
+            msgspec.Meta(
+                description="What the order totals now in the channel, in the order's "
+                "currency, e.g. `133.95`",
+                extra_json_schema={"extra": {"pattern": r"^[0-9]{1,12}(\.[0-9]{1,6})?$"}},
+            ),
+        ]
+        | None
+    ) = None
+
+    def __post_init__(self) -> None:
+        total = self.expected_total
+        if total is not None and (not total.is_finite() or total < 0):
+            raise ValueError("expected_total must be a finite amount >= 0")
 
 
 _AMENDMENT_EXAMPLES = [
@@ -64,8 +89,107 @@ _AMENDMENT_EXAMPLES = [
             ],
             "note": "Shopify order edit 1077 of demo-eu.myshopify.com",
         },
-    )
+    ),
+    Example(
+        summary="Priced as Shopify has it: tax-included lines and Shopify's current total",
+        value={
+            "lines": [
+                {
+                    "sku": "TSHIRT-BLK-M",
+                    "quantity": 3,
+                    "unit_price": "19.00",
+                    "taxes": [{"rate": "0.21", "amount": "9.89", "title": "VAT"}],
+                },
+                {
+                    "sku": "BEANIE-CHR",
+                    "quantity": 1,
+                    "unit_price": "15.00",
+                    "taxes": [{"rate": "0.21", "amount": "2.60", "title": "VAT"}],
+                },
+            ],
+            "note": "Shopify orders/updated of demo-eu.myshopify.com order 1077",
+            "taxes_included": True,
+            "expected_total": "76.95",
+        },
+    ),
 ]
+
+
+_SHIPPED_IN_TWO_PARCELS = {
+    "id": "41",
+    "number": "41",
+    "state": "done",
+    "lines": [
+        {"sku": "TOWEL-BATH-SGE", "quantity": "2", "order_line_id": "87"},
+        {"sku": "THROW-OAT", "quantity": "1", "order_line_id": "88"},
+    ],
+    "carrier": "UPS",
+    "carrier_service": "UPS Standard",
+    "tracking_number": "1Z999AA10123456784",
+    "tracking_url": "https://www.ups.com/track?tracknum=1Z999AA10123456784",
+    "packages": [
+        {
+            "id": "7",
+            "number": "7",
+            "tracking_number": "1Z999AA10123456784",
+            "tracking_url": "https://www.ups.com/track?tracknum=1Z999AA10123456784",
+            "lines": [{"sku": "TOWEL-BATH-SGE", "quantity": "2"}],
+        },
+        {
+            "id": "8",
+            "number": "8",
+            "tracking_number": "1Z999AA10123456791",
+            "tracking_url": "https://www.ups.com/track?tracknum=1Z999AA10123456791",
+            "lines": [{"sku": "THROW-OAT", "quantity": "1"}],
+        },
+    ],
+    "shipped_at": "2026-12-03T10:15:02Z",
+    "is_return": False,
+    "order_id": "52",
+    "external_reference": "shopify:demo-eu.myshopify.com:5551234567",
+    "warehouse": "WH",
+    "effective_date": "2026-12-03",
+    "created_at": "2026-12-03T09:58:40Z",
+    "updated_at": "2026-12-03T10:15:02Z",
+}
+_SHIPMENT_CHANGES_RESPONSES = {
+    200: ResponseSpec(
+        data_container=ShipmentChanges,
+        description="A page of changed shipments, oldest change first",
+        generate_examples=False,
+        examples=[
+            Example(
+                summary="A shipment done in two parcels, more pages to follow",
+                value={
+                    "items": [_SHIPPED_IN_TWO_PARCELS],
+                    "next_cursor": "WyIyMDI2LTEyLTAzVDEwOjE1OjAyWiIsIjQxIl0",
+                },
+            ),
+            Example(
+                summary="A cancelled shipment, the last page",
+                value={
+                    "items": [
+                        {
+                            "id": "42",
+                            "number": "42",
+                            "state": "cancelled",
+                            "lines": [
+                                {"sku": "MUG-STONE-350", "quantity": "1", "order_line_id": "90"}
+                            ],
+                            "carrier": "DHL",
+                            "carrier_service": "DHL Express",
+                            "order_id": "53",
+                            "external_reference": "shopify:demo-eu.myshopify.com:5551234568",
+                            "warehouse": "WH",
+                            "created_at": "2026-12-03T10:01:11Z",
+                            "updated_at": "2026-12-03T10:20:45Z",
+                        }
+                    ],
+                },
+            ),
+        ],
+    )
+}
 
 
 class ErpController(Controller):
@@ -263,17 +387,27 @@ class ErpController(Controller):
         idempotency_key: Annotated[str, IDEMPOTENCY_KEY],
     ) -> Response[Amendment]:
         """Bring the order's product lines to `lines` (matched by SKU), while nothing of it
-        has been picked or shipped. Asking for the lines it has already changes nothing
-        (`changes` is empty). 409 `order-not-amendable` once picking began, when the order is
-        cancelled or unconfirmed, or when the ERP can't express the change (the problem's
-        detail and `errors` say which); 422 for a SKU the ERP does not sell. Requires
-        `Idempotency-Key`."""
+        has been picked or shipped. With `expected_total`, changed and added lines are priced
+        as a posting prices them and the order's total is brought to it to the minor unit (a
+        rounding difference goes to the order's one adjustment line). Asking for the lines
+        it has already changes nothing (`changes` is empty). 409 `order-not-amendable` once
+        picking began, when the order is cancelled or unconfirmed, when the ERP can't express
+        the change, or when the amended total would differ from `expected_total` by more than
+        rounding (the problem's detail and `errors` say which; nothing is changed); 422 for a
+        SKU the ERP does not sell, or `erp-rejected` naming `expected_total` when an
+        amendment made leaves a total the ERP can't settle. Requires `Idempotency-Key`."""
         fp = fingerprint(
             f"POST /erp/v1/sales-orders/{order_id}/amendments".encode(), _ENCODER.encode(data)
         )
 
         async def amend() -> tuple[int, Amendment]:
-            return 200, await erp.amend(order_id, data.lines, data.note)
+            return 200, await erp.amend(
+                order_id,
+                data.lines,
+                data.note,
+                taxes_included=data.taxes_included,
+                expected_total=data.expected_total,
+            )
 
         return await idempotency.respond_once(
             f"{erp.instance}:amendments", idempotency_key, fp, amend
@@ -342,6 +476,57 @@ class ErpController(Controller):
     ) -> CreditNotes:
         """Credit notes issued against the order's invoices."""
         return CreditNotes(items=await erp.credit_notes(order_id))
+
+    @get(
+        "/shipments/changes",
+        operation_id="listShipmentChanges",
+        summary="Customer shipments changed since an instant",
+        **requires(
+            "erp:read",
+            responses={**_SHIPMENT_CHANGES_RESPONSES, **problem_responses(*READ_ERRORS, 422)},
+        ),
+    )
+    async def shipment_changes(
+        self,
+        erp: NamedDependency[ErpService],
+        since: Annotated[
+            str | None,
+            QueryParameter(
+                format="date-time",
+                max_length=64,
+                description="Shipments created or changed (they or their packages) at or "
+                "after this instant (RFC 3339); all shipments when absent",
+            ),
+        ] = None,
+        cursor: Annotated[
+            str | None,
+            QueryParameter(
+                min_length=1,
+                max_length=512,
+                pattern=r"^[A-Za-z0-9_\-]+$",
+                description="A page's `next_cursor`: the next page (it stands in for `since`)",
+            ),
+        ] = None,
+        limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
+    ) -> ShipmentChanges:
+        """Customer shipments of sales orders that were created or changed since `since`
+        (a state change, the carrier, a package or its tracking number), in any state
+        (cancelled ones too), each with its lines, carrier, packages with tracking numbers
+        and links, and the sales order's external reference. Oldest change first (by
+        `updated_at`, then id); follow `next_cursor` until it is absent. The ERP stamps a
+        change when it is written, not when it is committed: a follower keeps the latest
+        `updated_at` it saw and asks again from a little before it, so a late commit is not
+        missed (an item seen twice is the same change). 422 names a `cursor` this API did
+        not give."""
+        instant = None if since is None else _instant(since, "since")
+        try:
+            instant = None if instant is None else instant.astimezone(dt.UTC)
+        except OverflowError:
+            raise ValidationFailed(
+                "since is out of range",
+                errors=[{"field": "query.since", "message": "out of range in UTC"}],
+            ) from None
+        return await erp.shipment_changes(instant, cursor, limit)
 
 
 def _valid_skus(skus: list[str]) -> list[str]:

@@ -19,7 +19,10 @@ quantity 0; answers leave it out (an order line has a quantity of at least 1).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
+from decimal import Decimal
 
 import msgspec
 
@@ -33,9 +36,11 @@ from shared.models import (
     SalesOrder,
     SalesOrderDraft,
     Shipment,
+    ShipmentChanges,
     StockLevel,
 )
 from shared.models import OrderStatus as SalesOrderStatus
+from shared.problems import ValidationFailed
 from system_apis.erp.port import Amendment, ErpPort, ShippedReturn
 
 #: Statuses of an order that exists in the ERP but is not posted: created, never confirmed.
@@ -103,10 +108,25 @@ class ErpService:
         async with self.store.exclusive(self._order_lock(order_id)):
             return without_removed_lines(await self.port.cancel_sales_order(order_id))
 
-    async def amend(self, order_id: str, lines: list[OrderLine], note: str | None) -> Amendment:
-        """Bring the order's product lines to ``lines``; a no-op when it has them already."""
+    async def amend(
+        self,
+        order_id: str,
+        lines: list[OrderLine],
+        note: str | None,
+        *,
+        taxes_included: bool = False,
+        expected_total: Decimal | None = None,
+    ) -> Amendment:
+        """Bring the order's product lines to ``lines`` (and its total to ``expected_total``
+        when given); a no-op when it has them already."""
         async with self.store.exclusive(self._order_lock(order_id)):
-            amendment = await self.port.amend_sales_order(order_id, lines, note)
+            amendment = await self.port.amend_sales_order(
+                order_id,
+                lines,
+                note,
+                taxes_included=taxes_included,
+                expected_total=expected_total,
+            )
         return msgspec.structs.replace(amendment, order=without_removed_lines(amendment.order))
 
     async def return_shipped(self, order_id: str) -> ShippedReturn:
@@ -122,6 +142,24 @@ class ErpService:
         await self.port.get_sales_order(order_id)
         return await self.port.shipments(order_id)
 
+    async def shipment_changes(
+        self, since: dt.datetime | None, cursor: str | None, limit: int
+    ) -> ShipmentChanges:
+        """A page of shipments changed since ``since`` (from the first one when None), or
+        after ``cursor`` (a page's ``next_cursor``, which then stands in for ``since``)."""
+        after_id: str | None = None
+        if cursor is not None:
+            position = decode_feed_cursor(cursor)
+            since, after_id = position.updated_at, position.shipment_id
+        if since is None:
+            since = FEED_START
+        items, more = await self.port.shipment_changes(since, after_id, limit)
+        last = items[-1] if items else None
+        next_cursor = None
+        if more and last is not None and last.updated_at is not None:
+            next_cursor = encode_feed_cursor(FeedPosition(last.updated_at, last.id))
+        return ShipmentChanges(items=items, next_cursor=next_cursor)
+
     async def invoices(self, order_id: str) -> list[Invoice]:
         await self.port.get_sales_order(order_id)
         return await self.port.invoices(order_id)
@@ -129,3 +167,35 @@ class ErpService:
     async def credit_notes(self, order_id: str) -> list[CreditNote]:
         await self.port.get_sales_order(order_id)
         return await self.port.credit_notes(order_id)
+
+
+#: Where a change feed read without ``since`` starts: before any ERP record.
+FEED_START = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+class FeedPosition(msgspec.Struct, frozen=True, array_like=True):
+    """Where a change feed page ended: the last item's change time and id."""
+
+    updated_at: dt.datetime
+    shipment_id: str
+
+
+def encode_feed_cursor(position: FeedPosition) -> str:
+    """An opaque cursor for ``position`` (URL-safe)."""
+    return base64.urlsafe_b64encode(msgspec.json.encode(position)).decode().rstrip("=")
+
+
+def decode_feed_cursor(cursor: str) -> FeedPosition:
+    """The position a cursor encodes; ValidationFailed naming ``query.cursor`` if it is not
+    one."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        position = msgspec.json.decode(raw, type=FeedPosition)
+        at = position.updated_at
+        at = at.astimezone(dt.UTC) if at.tzinfo else at.replace(tzinfo=dt.UTC)
+    except (binascii.Error, ValueError, OverflowError, msgspec.DecodeError):
+        raise ValidationFailed(
+            "cursor is not one this API gave",
+            errors=[{"field": "query.cursor", "message": "not a cursor from next_cursor"}],
+        ) from None
+    return FeedPosition(at, position.shipment_id)

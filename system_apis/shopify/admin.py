@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import msgspec
 
-from shared.problems import UpstreamTimeout
+from shared.problems import Conflict, PayloadTooLarge, UpstreamTimeout
 from shared.ratelimit import CostBucket, Reservation
 from shared.ratelimit.scripts import RedisClient
 from system_apis.shopify import queries
@@ -34,6 +34,13 @@ from system_apis.shopify.problems import (
     ShopNotConfigured,
 )
 from system_apis.shopify.schemas import (
+    BulkLineError,
+    BulkLineProduct,
+    BulkLineVariant,
+    BulkOperation,
+    BulkProductSet,
+    BulkProductSetLine,
+    BulkProductSetResults,
     ProductOption,
     ProductSet,
     ProductVariant,
@@ -365,19 +372,18 @@ class ShopifyProducts:
             shop, "StrataVariantsBySku", queries.VARIANTS_BY_SKU, {"query": f'sku:"{escaped}"'}
         )
         nodes = (data.get("productVariants") or {}).get("nodes") or []
+        return VariantList(items=[_variant_ref(n) for n in nodes if n.get("sku") == sku])
+
+    async def variants_page(self, shop: str, first: int, after: str | None) -> VariantList:
+        """A page of every variant of the shop, by id; ``next_cursor`` reads on."""
+        data = await self.admin.execute(
+            shop, "StrataVariantsPage", queries.VARIANTS_ALL, {"first": first, "after": after}
+        )
+        connection = data.get("productVariants") or {}
+        page = connection.get("pageInfo") or {}
         return VariantList(
-            items=[
-                VariantRef(
-                    id=_number(n["id"]) or 0,
-                    sku=n.get("sku"),
-                    product_id=_number(n["product"]["id"]) or 0,
-                    product_handle=n["product"]["handle"],
-                    product_status=n["product"]["status"],
-                    inventory_item_id=_number((n.get("inventoryItem") or {}).get("id")),
-                )
-                for n in nodes
-                if n.get("sku") == sku
-            ]
+            items=[_variant_ref(n) for n in connection.get("nodes") or []],
+            next_cursor=page.get("endCursor") if page.get("hasNextPage") else None,
         )
 
     async def set(self, shop: str, request: ProductSet) -> ShopifyProduct:
@@ -437,6 +443,17 @@ class ShopifyProducts:
             ],
             variants=[_variant(v) for v in variants],
         )
+
+
+def _variant_ref(node: dict[str, Any]) -> VariantRef:
+    return VariantRef(
+        id=_number(node["id"]) or 0,
+        sku=node.get("sku"),
+        product_id=_number(node["product"]["id"]) or 0,
+        product_handle=node["product"]["handle"],
+        product_status=node["product"]["status"],
+        inventory_item_id=_number((node.get("inventoryItem") or {}).get("id")),
+    )
 
 
 def product_set_input(request: ProductSet) -> dict[str, Any]:
@@ -516,3 +533,285 @@ def _number(global_id: str | None) -> int | None:
         return None
     tail = global_id.rsplit("/", 1)[-1].split("?", 1)[0]
     return int(tail) if tail.isdigit() else None
+
+
+# -- bulk operations -----------------------------------------------------------------------
+
+#: Shopify refuses a bulk mutation's variables file past 20 MB.
+MAX_BULK_FILE_BYTES = 20 * 1024 * 1024
+_BUSY_CODES = frozenset({"OPERATION_IN_PROGRESS", "LIMIT_REACHED"})
+
+
+class BulkOperationRunning(Conflict):
+    """Shopify refused to start the bulk mutation: the app's bulk mutations on the shop are
+    as many as Shopify allows at once."""
+
+    slug = "bulk-operation-running"
+    title = "Shopify is already running the bulk mutations it allows at once on this shop"
+
+
+class BulkOperationNotFinished(Conflict):
+    slug = "bulk-operation-not-finished"
+    title = "The bulk operation has no result file yet"
+
+
+class BulkFileTooLarge(PayloadTooLarge):
+    slug = "bulk-file-too-large"
+    title = "The inputs make a JSONL file larger than Shopify takes (20 MB)"
+
+
+class ShopifyBulk:
+    """Bulk ``productSet`` on one shop: stage the JSONL, upload it, run it, read its state
+    and its result file."""
+
+    def __init__(self, admin: AdminGraphQL) -> None:
+        self.admin = admin
+        # The last result file read, so paging through one operation fetches it once.
+        self._results: tuple[int, list[dict[str, Any]]] | None = None
+
+    async def start_product_sets(self, shop: str, request: BulkProductSet) -> BulkOperation:
+        """Stage, upload and start the bulk mutation; BulkOperationRunning (409) while Shopify
+        runs as many as it allows, BulkFileTooLarge (413) past Shopify's file size."""
+        content = b"".join(
+            _ENCODER.encode(
+                {
+                    "input": product_set_input(p),
+                    "identifier": {"id": _gid("Product", p.product_id)}
+                    if p.product_id is not None
+                    else {"handle": p.handle},
+                }
+            )
+            + b"\n"
+            for p in request.inputs
+        )
+        if len(content) > MAX_BULK_FILE_BYTES:
+            raise BulkFileTooLarge(
+                f"{len(request.inputs)} inputs make {len(content)} bytes of JSONL; send at most "
+                f"{MAX_BULK_FILE_BYTES} bytes per operation"
+            )
+        path = await self._upload(shop, content)
+        data = await self.admin.execute(
+            shop,
+            "StrataBulkRun",
+            queries.BULK_RUN_MUTATION,
+            {
+                "mutation": queries.BULK_PRODUCT_SET,
+                "path": path,
+                "client": request.client_identifier,
+            },
+            mutation=True,
+        )
+        payload = data.get("bulkOperationRunMutation") or {}
+        errors: list[dict[str, Any]] = payload.get("userErrors") or []
+        if any(e.get("code") in _BUSY_CODES for e in errors):
+            raise BulkOperationRunning(
+                f"{shop}: {errors[0].get('message', '')}",
+                errors=_user_errors(errors),
+                retry_after=30,
+            )
+        if errors or not isinstance(payload.get("bulkOperation"), dict):
+            raise ShopifyUserErrors(
+                f"Shopify refused the bulk mutation: "
+                f"{errors[0].get('message', '') if errors else 'no operation'}",
+                errors=_user_errors(errors),
+            )
+        return _bulk_operation(payload["bulkOperation"])
+
+    async def _upload(self, shop: str, content: bytes) -> str:
+        """``stagedUploadsCreate`` and the multipart POST; the ``stagedUploadPath``."""
+        payload = await self.admin.mutate(
+            shop,
+            "StrataStagedUpload",
+            queries.STAGED_UPLOADS_CREATE,
+            {
+                "input": [
+                    {
+                        "resource": "BULK_MUTATION_VARIABLES",
+                        "filename": "bulk_op_vars.jsonl",
+                        "mimeType": "text/jsonl",
+                        "httpMethod": "POST",
+                        "fileSize": str(len(content)),
+                    }
+                ]
+            },
+            field="stagedUploadsCreate",
+        )
+        [target] = payload.get("stagedTargets") or [None]
+        if not isinstance(target, dict) or not target.get("url"):
+            raise ShopifyQueryRejected(f"Shopify ({shop}) staged no upload target")
+        params = {p["name"]: p["value"] for p in target.get("parameters") or []}
+        try:
+            async with asyncio.timeout(self.admin.settings.read_timeout):
+                response = await self.admin.http.post(
+                    target["url"],
+                    data=params,
+                    files={"file": ("bulk_op_vars.jsonl", content, "text/jsonl")},
+                )
+        except (TimeoutError, httpx.HTTPError) as exc:
+            raise ShopifyUnavailable(
+                f"Shopify's upload target ({shop}) could not be reached: {type(exc).__name__}",
+                retry_after=5,
+            ) from exc
+        if response.status_code not in (200, 201, 204):
+            raise ShopifyUnavailable(
+                f"Shopify's upload target ({shop}) answered {response.status_code}: "
+                f"{response.text[:200]}",
+                retry_after=5,
+            )
+        if "key" not in params:
+            raise ShopifyQueryRejected(f"Shopify ({shop}) staged a target without a key")
+        return str(params["key"])
+
+    async def operation(self, shop: str, operation_id: int) -> BulkOperation:
+        """The operation's state; ShopifyRecordNotFound if the app has no such operation."""
+        node = await self._node(shop, operation_id)
+        return _bulk_operation(node)
+
+    async def current(self, shop: str) -> BulkOperation:
+        """The app's latest bulk mutation on the shop; ShopifyRecordNotFound if none."""
+        data = await self.admin.execute(
+            shop, "StrataCurrentBulkMutation", queries.CURRENT_BULK_MUTATION
+        )
+        node = data.get("currentBulkOperation")
+        if not isinstance(node, dict):
+            raise ShopifyRecordNotFound(f"{shop} has no bulk mutation")
+        return _bulk_operation(node)
+
+    async def product_set_results(
+        self, shop: str, operation_id: int, offset: int, limit: int
+    ) -> BulkProductSetResults:
+        """A page of the result lines of a finished bulk ``productSet``, by line number;
+        BulkOperationNotFinished (409) while it runs."""
+        node = await self._node(shop, operation_id)
+        operation = _bulk_operation(node)
+        url = node.get("url") or node.get("partialDataUrl")
+        if operation.status in ("CREATED", "RUNNING", "CANCELING"):
+            raise BulkOperationNotFinished(
+                f"bulk operation {operation_id} is {operation.status.lower()}", retry_after=5
+            )
+        lines = await self._result_lines(shop, operation_id, url) if url else []
+        page = [await self._line(shop, raw) for raw in lines[offset : offset + limit]]
+        return BulkProductSetResults(
+            operation=operation, items=page, offset=offset, limit=limit, total=len(lines)
+        )
+
+    async def _node(self, shop: str, operation_id: int) -> dict[str, Any]:
+        data = await self.admin.execute(
+            shop,
+            "StrataBulkOperation",
+            queries.BULK_OPERATION,
+            {"id": _gid("BulkOperation", operation_id)},
+        )
+        node = data.get("node")
+        if not isinstance(node, dict) or "status" not in node:
+            raise ShopifyRecordNotFound(f"{shop} has no bulk operation {operation_id}")
+        return node
+
+    async def _result_lines(self, shop: str, operation_id: int, url: str) -> list[dict[str, Any]]:
+        if self._results is not None and self._results[0] == operation_id:
+            return self._results[1]
+        try:
+            async with asyncio.timeout(self.admin.settings.read_timeout):
+                response = await self.admin.http.get(url)
+        except (TimeoutError, httpx.HTTPError) as exc:
+            raise ShopifyUnavailable(
+                f"the result file of bulk operation {operation_id} ({shop}) could not be read: "
+                f"{type(exc).__name__}",
+                retry_after=5,
+            ) from exc
+        if response.status_code != 200:
+            raise ShopifyUnavailable(
+                f"the result file of bulk operation {operation_id} ({shop}) answered "
+                f"{response.status_code}",
+                retry_after=5,
+            )
+        lines: list[dict[str, Any]] = []
+        for raw in response.content.splitlines():
+            if raw.strip():
+                try:
+                    lines.append(_RESULT_LINE.decode(raw))
+                except msgspec.DecodeError as exc:
+                    raise ShopifyQueryRejected(
+                        f"the result file of bulk operation {operation_id} is not JSONL"
+                    ) from exc
+        lines.sort(key=lambda line: int(line.get("__lineNumber", 0)))
+        self._results = (operation_id, lines)
+        return lines
+
+    async def _line(self, shop: str, raw: dict[str, Any]) -> BulkProductSetLine:
+        number = int(raw.get("__lineNumber", 0))
+        errors = [
+            BulkLineError(
+                message=str(e.get("message", "")), code=(e.get("extensions") or {}).get("code")
+            )
+            for e in raw.get("errors") or []
+            if isinstance(e, dict)
+        ]
+        payload = (raw.get("data") or {}).get("productSet") or {}
+        errors += [
+            BulkLineError(
+                message=str(e.get("message", "")),
+                field=".".join(str(p) for p in (e.get("field") or ())) or None,
+                code=e.get("code"),
+            )
+            for e in payload.get("userErrors") or []
+        ]
+        node = payload.get("product")
+        if errors or not isinstance(node, dict):
+            if not errors:
+                errors = [BulkLineError(message="Shopify answered the line without a product")]
+            return BulkProductSetLine(line=number, errors=errors)
+        variants = list(node["variants"]["nodes"])
+        page = node["variants"]["pageInfo"]
+        while page.get("hasNextPage"):
+            data = await self.admin.execute(
+                shop,
+                "StrataBulkVariants",
+                queries.BULK_VARIANTS_AFTER,
+                {"id": node["id"], "after": page["endCursor"]},
+            )
+            more = (data.get("product") or {}).get("variants") or {"nodes": [], "pageInfo": {}}
+            variants += more["nodes"]
+            page = more["pageInfo"]
+        return BulkProductSetLine(
+            line=number,
+            product=BulkLineProduct(
+                id=_number(node["id"]) or 0,
+                handle=node["handle"],
+                status=node["status"],
+                variants=[
+                    BulkLineVariant(
+                        id=_number(v["id"]) or 0,
+                        sku=v.get("sku"),
+                        inventory_item_id=_number((v.get("inventoryItem") or {}).get("id")),
+                    )
+                    for v in variants
+                ],
+            ),
+        )
+
+
+_RESULT_LINE = msgspec.json.Decoder(dict[str, Any])
+
+
+def _user_errors(errors: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "field": ".".join(str(p) for p in (e.get("field") or ())) or None,
+            "message": e.get("message"),
+            "code": e.get("code"),
+        }
+        for e in errors
+    ]
+
+
+def _bulk_operation(node: dict[str, Any]) -> BulkOperation:
+    return BulkOperation(
+        id=_number(node.get("id")) or 0,
+        status=node["status"],
+        created_at=node.get("createdAt") or "",
+        completed_at=node.get("completedAt"),
+        object_count=int(node.get("objectCount") or 0),
+        error_code=node.get("errorCode"),
+        has_results=bool(node.get("url") or node.get("partialDataUrl")),
+    )

@@ -189,3 +189,77 @@ mutation StrataProductChangeStatus($id: ID!, $status: ProductStatus!, $after: St
   }}
 }}
 """
+
+VARIANTS_ALL = """
+query StrataVariantsPage($first: Int!, $after: String) {
+  productVariants(first: $first, after: $after) {
+    nodes { id sku product { id handle status } inventoryItem { id } }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+
+# -- bulk operations ------------------------------------------------------------------------
+# The mutation each line of a bulk productSet runs (a line's variables: input, identifier).
+# Its variants page is Shopify's largest (250); longer products are read on afterwards.
+BULK_VARIANTS_PAGE = 250
+BULK_PRODUCT_SET = f"""
+mutation StrataBulkProductSet($input: ProductSetInput!, $identifier: ProductSetIdentifiers) {{
+  productSet(input: $input, identifier: $identifier, synchronous: true) {{
+    product {{
+      id handle status
+      variants(first: {BULK_VARIANTS_PAGE}) {{
+        nodes {{ id sku inventoryItem {{ id }} }}
+        pageInfo {{ hasNextPage endCursor }}
+      }}
+    }}
+    userErrors {{ field message code }}
+  }}
+}}
+"""
+
+BULK_VARIANTS_AFTER = f"""
+query StrataBulkVariants($id: ID!, $after: String) {{
+  product(id: $id) {{
+    id
+    variants(first: {BULK_VARIANTS_PAGE}, after: $after) {{
+      nodes {{ id sku inventoryItem {{ id }} }}
+      pageInfo {{ hasNextPage endCursor }}
+    }}
+  }}
+}}
+"""
+
+STAGED_UPLOADS_CREATE = """
+mutation StrataStagedUpload($input: [StagedUploadInput!]!) {
+  stagedUploadsCreate(input: $input) {
+    stagedTargets { url resourceUrl parameters { name value } }
+    userErrors { field message }
+  }
+}
+"""
+
+_BULK_OPERATION = "id status errorCode createdAt completedAt objectCount url partialDataUrl"
+
+BULK_RUN_MUTATION = f"""
+mutation StrataBulkRun($mutation: String!, $path: String!, $client: String) {{
+  bulkOperationRunMutation(
+    mutation: $mutation, stagedUploadPath: $path, clientIdentifier: $client
+  ) {{
+    bulkOperation {{ {_BULK_OPERATION} }}
+    userErrors {{ field message code }}
+  }}
+}}
+"""
+
+BULK_OPERATION = f"""
+query StrataBulkOperation($id: ID!) {{
+  node(id: $id) {{ ... on BulkOperation {{ {_BULK_OPERATION} }} }}
+}}
+"""
+
+CURRENT_BULK_MUTATION = f"""
+query StrataCurrentBulkMutation {{
+  currentBulkOperation(type: MUTATION) {{ {_BULK_OPERATION} }}
+}}
+"""

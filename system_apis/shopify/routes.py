@@ -9,13 +9,18 @@ from typing import Annotated, Any, TypeVar
 import msgspec
 from litestar import Controller, Request, Response, get, post, route
 from litestar.enums import HttpMethod
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Example
 from litestar.params import HeaderParameter, JSONBody, Parameter
 
 from shared.auth import requires
 from shared.idempotency import IDEMPOTENCY_KEY_PATTERN, IdempotencyStore, fingerprint
 from shared.problems import problem_responses
-from system_apis.shopify.admin import ShopifyProducts
+from system_apis.shopify.admin import ShopifyBulk, ShopifyProducts
 from system_apis.shopify.schemas import (
+    BulkOperation,
+    BulkProductSet,
+    BulkProductSetResults,
     Fulfillment,
     FulfillmentCreate,
     InventoryAdjust,
@@ -47,6 +52,7 @@ SHOP = Parameter(
 )
 ORDER_ID = Parameter(title="Shopify order id", ge=1, le=2**53)
 PRODUCT_ID = Parameter(title="Shopify product id", ge=1, le=2**53)
+OPERATION_ID = Parameter(title="Shopify bulk operation id", ge=1, le=2**53)
 HANDLE = Parameter(
     title="Product handle", min_length=1, max_length=255, pattern=r"^[a-z0-9][a-z0-9\-]*$"
 )
@@ -92,6 +98,106 @@ async def once(
 
 def _products(request: Request[Any, Any, Any]) -> ShopifyProducts:
     return ShopifyProducts(request.app.state.admin)
+
+
+# -- examples of the bulk operations' answers ---------------------------------------------
+
+_OPERATION: dict[str, Any] = {
+    "id": 3700000000001,
+    "status": "COMPLETED",
+    "created_at": "2026-12-03T09:00:00Z",
+    "completed_at": "2026-12-03T09:00:58Z",
+    "object_count": 2,
+    "error_code": None,
+    "has_results": True,
+}
+
+
+def _answer(status: int, container: Any, description: str, *examples: Example) -> Any:
+    return {
+        status: ResponseSpec(
+            data_container=container,
+            description=description,
+            generate_examples=False,
+            examples=list(examples),
+        )
+    }
+
+
+BULK_STARTED = _answer(
+    202,
+    BulkOperation,
+    "The bulk operation, started",
+    Example(
+        summary="Created",
+        value={
+            **_OPERATION,
+            "status": "CREATED",
+            "completed_at": None,
+            "object_count": 0,
+            "has_results": False,
+        },
+    ),
+)
+BULK_STATE = _answer(
+    200,
+    BulkOperation,
+    "The bulk operation",
+    Example(summary="Running", value={**_OPERATION, "status": "RUNNING", "has_results": False}),
+    Example(summary="Completed", value=_OPERATION),
+)
+BULK_RESULTS = _answer(
+    200,
+    BulkProductSetResults,
+    "A page of result lines",
+    Example(
+        summary="One product made, one refused",
+        value={
+            "operation": _OPERATION,
+            "items": [
+                {
+                    "line": 0,
+                    "product": {
+                        "id": 8100000000101,
+                        "handle": "organic-tee-eu-12",
+                        "status": "ACTIVE",
+                        "variants": [
+                            {
+                                "id": 44100000000201,
+                                "sku": "TEE-ORG-M",
+                                "inventory_item_id": 46200000000301,
+                            }
+                        ],
+                    },
+                    "errors": [],
+                },
+                {
+                    "line": 1,
+                    "product": None,
+                    "errors": [
+                        {
+                            "message": "Duplicated option name 'size'.",
+                            "field": "input.productOptions.1.name",
+                            "code": "DUPLICATED_OPTION_NAME",
+                        }
+                    ],
+                },
+            ],
+            "offset": 0,
+            "limit": 250,
+            "total": 2,
+        },
+    ),
+)
+
+
+def _bulk(request: Request[Any, Any, Any]) -> ShopifyBulk:
+    # One per app, made on first use: it keeps the last result file read for paging.
+    state = request.app.state
+    bulk: ShopifyBulk | None = getattr(state, "shopify_bulk", None)
+    if bulk is None:
+        bulk = state.shopify_bulk = ShopifyBulk(state.admin)
+    return bulk
 
 
 def _service(request: Request[Any, Any, Any]) -> ShopifyService:
@@ -349,18 +455,23 @@ class ShopController(Controller):
     @get(
         "/variants",
         operation_id="listShopifyVariantsBySku",
-        summary="The variants carrying a SKU",
+        summary="The variants carrying a SKU, or a page of every variant",
         **requires("shopify:read", responses=problem_responses(*READ_ERRORS)),
     )
     async def variants(
         self,
         request: Request[Any, Any, Any],
         shop: Annotated[str, SHOP],
-        sku: Annotated[str, SKU],
+        sku: Annotated[str | None, SKU] = None,
+        cursor: Annotated[str | None, Parameter(max_length=512)] = None,
+        limit: Annotated[int, Parameter(ge=1, le=250)] = 250,
     ) -> VariantList:
-        """Every variant whose SKU is exactly `sku`, with its product and inventory item (an
-        empty list if none; Shopify does not keep SKUs unique)."""
-        return await _products(request).variants_by_sku(shop, sku)
+        """With `sku`: every variant whose SKU is exactly `sku`, with its product and
+        inventory item (an empty list if none; Shopify does not keep SKUs unique). Without:
+        a page of every variant of the shop; pass `next_cursor` back as `cursor`."""
+        if sku is not None:
+            return await _products(request).variants_by_sku(shop, sku)
+        return await _products(request).variants_page(shop, limit, cursor)
 
     @post(
         "/products/set",
@@ -412,3 +523,85 @@ class ShopController(Controller):
             ShopifyProduct,
             lambda: _products(request).change_status(shop, product_id, data.status),
         )
+
+    @post(
+        "/bulk/product-sets",
+        operation_id="startShopifyBulkProductSet",
+        summary="productSet many products in one bulk operation",
+        status_code=202,
+        **requires(
+            "shopify:write", responses={**BULK_STARTED, **problem_responses(*WRITE_ERRORS, 413)}
+        ),
+    )
+    async def start_bulk_product_set(
+        self,
+        request: Request[Any, Any, Any],
+        shop: Annotated[str, SHOP],
+        data: JSONBody[BulkProductSet],
+        idempotency_key: IdempotencyKeyHeader,
+    ) -> Response[BulkOperation]:
+        """Write every input as one JSONL line of `productSet` variables (an input's index is
+        its result's `line`), stage and upload the file, and start Shopify's bulk mutation.
+        Answers the operation (`CREATED`); Shopify runs it in the background and sends
+        `bulk_operations/finish` when done. 409 while Shopify runs as many bulk mutations of
+        this app on the shop as it allows; 413 past Shopify's 20 MB file. Requires
+        `Idempotency-Key`."""
+        return await once(
+            request,
+            idempotency_key,
+            data,
+            BulkOperation,
+            lambda: _bulk(request).start_product_sets(shop, data),
+            status_code=202,
+        )
+
+    @get(
+        "/bulk/current",
+        operation_id="getShopifyCurrentBulkMutation",
+        summary="The latest bulk mutation of this API on the shop",
+        **requires("shopify:read", responses={**BULK_STATE, **problem_responses(*READ_ERRORS)}),
+    )
+    async def current_bulk(
+        self, request: Request[Any, Any, Any], shop: Annotated[str, SHOP]
+    ) -> BulkOperation:
+        """Shopify's `currentBulkOperation(type: MUTATION)`: running or last finished (404 if
+        there has been none)."""
+        return await _bulk(request).current(shop)
+
+    @get(
+        "/bulk/operations/{operation_id:int}",
+        operation_id="getShopifyBulkOperation",
+        summary="A bulk operation's state",
+        **requires("shopify:read", responses={**BULK_STATE, **problem_responses(*READ_ERRORS)}),
+    )
+    async def bulk_operation(
+        self,
+        request: Request[Any, Any, Any],
+        shop: Annotated[str, SHOP],
+        operation_id: Annotated[int, OPERATION_ID],
+    ) -> BulkOperation:
+        """Status (`CREATED`, `RUNNING`, `COMPLETED`, `FAILED`, ...), lines run so far and,
+        when failed, Shopify's error code (404 if the shop has no such operation)."""
+        return await _bulk(request).operation(shop, operation_id)
+
+    @get(
+        "/bulk/operations/{operation_id:int}/product-sets",
+        operation_id="listShopifyBulkProductSetResults",
+        summary="The result lines of a finished bulk productSet",
+        **requires(
+            "shopify:read", responses={**BULK_RESULTS, **problem_responses(*READ_ERRORS, 409)}
+        ),
+    )
+    async def bulk_product_set_results(
+        self,
+        request: Request[Any, Any, Any],
+        shop: Annotated[str, SHOP],
+        operation_id: Annotated[int, OPERATION_ID],
+        offset: Annotated[int, Parameter(ge=0, le=1_000_000)] = 0,
+        limit: Annotated[int, Parameter(ge=1, le=1000)] = 250,
+    ) -> BulkProductSetResults:
+        """Shopify's result file, parsed, by line number: each line's product (id, handle,
+        status, every variant with its SKU and inventory item) or Shopify's errors for it
+        (`userErrors` with field and code, or GraphQL errors). A failed or cancelled
+        operation answers the lines it ran. 409 while it runs."""
+        return await _bulk(request).product_set_results(shop, operation_id, offset, limit)

@@ -344,6 +344,8 @@ class VariantRef(msgspec.Struct, frozen=True, kw_only=True):
 
 class VariantList(msgspec.Struct, frozen=True, kw_only=True):
     items: list[VariantRef]
+    #: Where the next page starts, when listing every variant of the shop (else null).
+    next_cursor: str | None = None
 
 
 class ProductOptionSet(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -393,3 +395,74 @@ class ProductStatusChange(msgspec.Struct, frozen=True, kw_only=True, forbid_unkn
     """``ARCHIVED`` hides a product from every channel without deleting it."""
 
     status: ProductStatus
+
+
+# -- bulk operations -------------------------------------------------------------------------
+
+BulkStatus = Literal[
+    "CREATED", "RUNNING", "COMPLETED", "CANCELING", "CANCELED", "FAILED", "EXPIRED"
+]
+
+
+class BulkProductSet(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Products to ``productSet`` in one bulk operation: one JSONL line each, in this order
+    (a result's ``line`` is the input's index). The API stages the file, uploads it and starts
+    the operation; Shopify then runs it in the background."""
+
+    inputs: Annotated[list[ProductSet], msgspec.Meta(min_length=1, max_length=100_000)]
+    #: Shopify's ``clientIdentifier``: a label of the caller's own, for finding it again.
+    client_identifier: Annotated[str, msgspec.Meta(min_length=10, max_length=255)] | None = None
+
+
+class BulkOperation(msgspec.Struct, frozen=True, kw_only=True):
+    """A bulk mutation as Shopify reports it."""
+
+    id: int
+    status: BulkStatus
+    created_at: str
+    completed_at: str | None = None
+    #: Lines Shopify has run so far.
+    object_count: int = 0
+    #: Shopify's reason when the operation failed (``ACCESS_DENIED``, ``TIMEOUT``...).
+    error_code: str | None = None
+    #: Whether a result file (complete, or partial after a failure or cancel) can be read.
+    has_results: bool = False
+
+
+class BulkLineVariant(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    sku: str | None
+    inventory_item_id: int | None = None
+
+
+class BulkLineProduct(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    handle: str
+    status: str
+    variants: list[BulkLineVariant]
+
+
+class BulkLineError(msgspec.Struct, frozen=True, kw_only=True):
+    """Shopify's words on one line: a ``userError`` (field, code) or a GraphQL error."""
+
+    message: str
+    field: str | None = None
+    code: str | None = None
+
+
+class BulkProductSetLine(msgspec.Struct, frozen=True, kw_only=True):
+    """One result line: the product as ``productSet`` left it, or why it did not."""
+
+    line: int
+    product: BulkLineProduct | None = None
+    errors: list[BulkLineError] = msgspec.field(default_factory=list)
+
+
+class BulkProductSetResults(msgspec.Struct, frozen=True, kw_only=True):
+    """A page of a finished bulk ``productSet``'s result lines, by line number."""
+
+    operation: BulkOperation
+    items: list[BulkProductSetLine]
+    offset: int
+    limit: int
+    total: int

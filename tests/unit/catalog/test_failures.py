@@ -51,3 +51,10 @@ def test_publish_command_line() -> None:
         True,
         False,
     )
+
+
+def test_publish_command_line_bulk() -> None:
+    args = build_parser().parse_args(
+        ["catalog", "--url", "http://x", "publish", "--full", "--bulk"]
+    )
+    assert (args.full, args.bulk) == (True, True)

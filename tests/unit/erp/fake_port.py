@@ -24,6 +24,7 @@ from shared.models import (
     StockLevel,
     Variant,
 )
+from shared.problems import ValidationFailed
 from system_apis.erp.port import (
     Amendment,
     LineChange,
@@ -44,7 +45,11 @@ class InMemoryErp:
         self.orders: dict[str, SalesOrder] = {}
         self.shipped: set[str] = set()
         self.amendments: list[tuple[str, list[LineChange]]] = []
+        # What each amendment was asked to price with: (order, taxes_included, expected_total).
+        self.amended_totals: list[tuple[str, bool, Decimal | None]] = []
         self.returns: dict[str, ShippedReturn] = {}
+        # Customer shipments by id, as the warehouse left them (tests put them here).
+        self.customer_shipments: dict[str, Shipment] = {}
         self.create_calls = 0
         self.create_delay = create_delay
         self._ids = itertools.count(1)
@@ -136,7 +141,13 @@ class InMemoryErp:
         return self.orders[order_id]
 
     async def amend_sales_order(
-        self, order_id: str, lines: list[OrderLine], note: str | None
+        self,
+        order_id: str,
+        lines: list[OrderLine],
+        note: str | None,
+        *,
+        taxes_included: bool = False,
+        expected_total: Decimal | None = None,
     ) -> Amendment:
         order = await self.get_sales_order(order_id)
         before = _quantities(order.lines)
@@ -146,14 +157,17 @@ class InMemoryErp:
             for sku in dict.fromkeys([*before, *after])
             if before.get(sku, 0) != after.get(sku, 0)
         ]
-        if not changes:
+        if not changes and expected_total in (None, order.total.amount):
             return Amendment(order=order)
         if order_id in self.shipped or order.status == OrderStatus.CANCELLED:
             raise OrderNotAmendable(f"order {order_id} can no longer be amended")
         for i, line in enumerate(lines):
             if line.sku not in self.prices:
                 raise UnknownSku(errors=[{"field": f"lines[{i}].sku", "message": "unknown"}])
-        total = sum((line.unit_price * line.quantity for line in lines), Decimal(0))
+        total = expected_total
+        if total is None:
+            total = sum((line.unit_price * line.quantity for line in lines), Decimal(0))
+        self.amended_totals.append((order_id, taxes_included, expected_total))
         self.orders[order_id] = msgspec.structs.replace(
             order, lines=list(lines), total=Money(amount=total, currency=order.currency)
         )
@@ -182,7 +196,22 @@ class InMemoryErp:
         return made
 
     async def shipments(self, order_id: str) -> list[Shipment]:
-        return []
+        return [s for s in self.customer_shipments.values() if s.order_id == order_id]
+
+    async def shipment_changes(
+        self, since: dt.datetime, after_id: str | None, limit: int
+    ) -> tuple[list[Shipment], bool]:
+        def key(shipment: Shipment) -> tuple[dt.datetime, int]:
+            return (shipment.updated_at or dt.datetime.min.replace(tzinfo=dt.UTC), int(shipment.id))
+
+        ordered = sorted(
+            (s for s in self.customer_shipments.values() if key(s)[0] >= since), key=key
+        )
+        if after_id is not None:
+            if not after_id.isdigit():
+                raise ValidationFailed("no such shipment", errors=[{"field": "query.cursor"}])
+            ordered = [s for s in ordered if key(s) > (since, int(after_id))]
+        return ordered[:limit], len(ordered) > limit
 
     async def invoices(self, order_id: str) -> list[Invoice]:
         return []

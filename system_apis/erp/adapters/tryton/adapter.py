@@ -8,6 +8,7 @@ port operation is answered by one of them.
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import httpx
 
@@ -27,6 +28,7 @@ from system_apis.erp.adapters.tryton.catalogue import Catalogue
 from system_apis.erp.adapters.tryton.documents import OrderDocuments
 from system_apis.erp.adapters.tryton.parties import Customers
 from system_apis.erp.adapters.tryton.sales import SalesOrders
+from system_apis.erp.adapters.tryton.shipments import CustomerShipments
 from system_apis.erp.adapters.tryton_rpc import TrytonRpc
 from system_apis.erp.adapters.tryton_settings import TrytonSettings
 from system_apis.erp.port import Amendment, ShippedReturn
@@ -55,7 +57,8 @@ class TrytonAdapter:
         self._sales = SalesOrders(
             self._rpc, settings, catalogue=self._catalogue, customers=self._customers
         )
-        self._documents = OrderDocuments(self._rpc)
+        self._shipments = CustomerShipments(self._rpc)
+        self._documents = OrderDocuments(self._rpc, self._shipments)
         self._amendments = SaleAmendments(self._rpc, catalogue=self._catalogue, sales=self._sales)
 
     @property
@@ -127,10 +130,19 @@ class TrytonAdapter:
     # -- orders that change ---------------------------------------------------------------
 
     async def amend_sales_order(
-        self, order_id: str, lines: list[OrderLine], note: str | None
+        self,
+        order_id: str,
+        lines: list[OrderLine],
+        note: str | None,
+        *,
+        taxes_included: bool = False,
+        expected_total: Decimal | None = None,
     ) -> Amendment:
-        """Amend the sale's product lines to ``lines`` (Tryton's ``sale_amendment``)."""
-        return await self._amendments.amend_sales_order(order_id, lines, note)
+        """Amend the sale's product lines to ``lines`` and its total to ``expected_total``
+        (Tryton's ``sale_amendment``)."""
+        return await self._amendments.amend_sales_order(
+            order_id, lines, note, taxes_included=taxes_included, expected_total=expected_total
+        )
 
     async def return_shipped(self, order_id: str) -> ShippedReturn:
         """Cut a cancelled sale to what shipped and return that in one return sale."""
@@ -141,6 +153,12 @@ class TrytonAdapter:
     async def shipments(self, order_id: str) -> list[Shipment]:
         """Customer shipments of the sale, and return shipments of it or its return sales."""
         return await self._documents.shipments(order_id)
+
+    async def shipment_changes(
+        self, since: dt.datetime, after_id: str | None, limit: int
+    ) -> tuple[list[Shipment], bool]:
+        """Customer shipments of sales changed since ``since`` (they or their packages)."""
+        return await self._shipments.changes(since, after_id, limit)
 
     async def invoices(self, order_id: str) -> list[Invoice]:
         """Customer invoices of the sale (credit notes aside)."""

@@ -7,12 +7,12 @@ from decimal import Decimal
 
 from shared.models import CreditNote, Invoice, InvoiceLine, Money, Shipment, ShipmentLine
 from system_apis.erp.adapters.tryton.rows import (
-    SHIPPED_STATES,
     Row,
     parse_sale_id,
     quantity,
     utc,
 )
+from system_apis.erp.adapters.tryton.shipments import CustomerShipments
 from system_apis.erp.adapters.tryton_rpc import TrytonRpc
 from system_apis.erp.port import OrderNotFound
 
@@ -35,33 +35,27 @@ _CREDIT_NOTE_FIELDS = [
     "origin_invoices",
 ]
 _SHIPMENT_FIELDS = ["number", "state", "create_date", "write_date"]
-# Goods leaving for the customer, and goods coming back: one move per line and SKU.
-_OUT_MOVES, _RETURN_MOVES = "outgoing_moves", "incoming_moves"
+# Goods coming back: one move per line and SKU.
+_RETURN_MOVES = "incoming_moves"
 
 
 class OrderDocuments:
     """Shipments, invoices and credit notes that Tryton made for a sale."""
 
-    def __init__(self, rpc: TrytonRpc) -> None:
-        """Read through ``rpc``."""
+    def __init__(self, rpc: TrytonRpc, customer_shipments: CustomerShipments) -> None:
+        """Read through ``rpc``; customer shipments through ``customer_shipments``."""
         self._rpc = rpc
+        self._customer_shipments = customer_shipments
 
     async def shipments(self, order_id: str) -> list[Shipment]:
-        """Customer shipments of the sale, and return shipments of it or its return sales."""
+        """Customer shipments of the sale (with carrier, packages and tracking), and return
+        shipments of it or its return sales."""
         sale_id = parse_sale_id(order_id)
         from_sale = ("moves.origin.sale", "=", sale_id, "sale.line")
         from_returns = ("moves.origin.sale.origin", "=", f"sale.sale,{sale_id}", "sale.line")
         _, out, back = await asyncio.gather(
             self._require_sale(sale_id),
-            self._rpc.execute(
-                "stock.shipment.out",
-                "search_read",
-                [from_sale],
-                0,
-                None,
-                [("id", "ASC")],
-                [*_SHIPMENT_FIELDS, f"{_OUT_MOVES}.product.code", f"{_OUT_MOVES}.quantity"],
-            ),
+            self._customer_shipments.of_sale(sale_id),
             self._rpc.execute(
                 "stock.shipment.out.return",
                 "search_read",
@@ -72,9 +66,7 @@ class OrderDocuments:
                 [*_SHIPMENT_FIELDS, f"{_RETURN_MOVES}.product.code", f"{_RETURN_MOVES}.quantity"],
             ),
         )
-        return [_shipment(r, is_return=False) for r in out] + [
-            _shipment(r, is_return=True) for r in back
-        ]
+        return [*out, *(_return_shipment(r) for r in back)]
 
     async def invoices(self, order_id: str) -> list[Invoice]:
         """Customer invoices of the sale (credit notes aside)."""
@@ -132,14 +124,14 @@ class OrderDocuments:
 # -- Tryton rows to canonical models ---------------------------------------------------------
 
 
-def _shipment(row: Row, *, is_return: bool) -> Shipment:
+def _return_shipment(row: Row) -> Shipment:
     quantities: dict[str, Decimal] = {}
-    for move in row.get(f"{_RETURN_MOVES if is_return else _OUT_MOVES}.") or []:
+    for move in row.get(f"{_RETURN_MOVES}.") or []:
         sku = (move.get("product.") or {}).get("code") or ""
         quantities[sku] = quantities.get(sku, Decimal(0)) + quantity(move.get("quantity"))
     shipped_at = (
         utc(row.get("write_date") or row.get("create_date"))
-        if row["state"] in SHIPPED_STATES or (is_return and row["state"] in ("received", "done"))
+        if row["state"] in ("received", "done")
         else None
     )
     return Shipment(
@@ -148,7 +140,9 @@ def _shipment(row: Row, *, is_return: bool) -> Shipment:
         state=row["state"],
         lines=[ShipmentLine(sku=sku, quantity=qty) for sku, qty in quantities.items()],
         shipped_at=shipped_at,
-        is_return=is_return,
+        is_return=True,
+        created_at=utc(row.get("create_date")),
+        updated_at=utc(row.get("write_date") or row.get("create_date")),
     )
 
 
