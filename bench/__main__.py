@@ -22,6 +22,7 @@ BENCHMARKS = [
     "service_desk",
     "storefront",
     "scale",
+    "catalog",
 ]
 
 

@@ -32,7 +32,8 @@ import msgspec
 ORDERS: Final = "orders"
 INVENTORY: Final = "inventory"
 COMPLIANCE: Final = "compliance"
-FAMILIES: Final = (ORDERS, INVENTORY, COMPLIANCE)
+CATALOG: Final = "catalog"
+FAMILIES: Final = (ORDERS, INVENTORY, COMPLIANCE, CATALOG)
 
 ORDERS_CREATE: Final = "orders/create"
 ORDERS_UPDATED: Final = "orders/updated"
@@ -49,6 +50,11 @@ INVENTORY_LEVELS_UPDATE: Final = "inventory_levels/update"
 CUSTOMERS_DATA_REQUEST: Final = "customers/data_request"
 CUSTOMERS_REDACT: Final = "customers/redact"
 SHOP_REDACT: Final = "shop/redact"
+#: A bulk operation ended (the catalog's back-fill waits for it).
+BULK_OPERATIONS_FINISH: Final = "bulk_operations/finish"
+PRODUCTS_CREATE: Final = "products/create"
+PRODUCTS_UPDATE: Final = "products/update"
+PRODUCTS_DELETE: Final = "products/delete"
 
 #: Every Shopify webhook topic the ingress accepts, and the family stream it goes to.
 TOPIC_FAMILIES: Final[dict[str, str]] = {
@@ -66,6 +72,10 @@ TOPIC_FAMILIES: Final[dict[str, str]] = {
     CUSTOMERS_DATA_REQUEST: COMPLIANCE,
     CUSTOMERS_REDACT: COMPLIANCE,
     SHOP_REDACT: COMPLIANCE,
+    BULK_OPERATIONS_FINISH: CATALOG,
+    PRODUCTS_CREATE: CATALOG,
+    PRODUCTS_UPDATE: CATALOG,
+    PRODUCTS_DELETE: CATALOG,
 }
 COMPLIANCE_TOPICS: Final = frozenset(t for t, f in TOPIC_FAMILIES.items() if f == COMPLIANCE)
 

@@ -26,6 +26,20 @@ UnitPrice = Annotated[
         extra_json_schema={"extra": {"pattern": r"^[0-9]{1,12}(\.[0-9]{1,6})?$"}},
     ),
 ]
+Amount = Annotated[
+    Decimal,
+    msgspec.Meta(
+        description="A decimal amount as a string, e.g. `9.89`",
+        extra_json_schema={"extra": {"pattern": r"^-?[0-9]{1,12}(\.[0-9]{1,6})?$"}},
+    ),
+]
+TaxRate = Annotated[
+    Decimal,
+    msgspec.Meta(
+        description="A fraction as a string, e.g. `0.2` for 20 %",
+        extra_json_schema={"extra": {"pattern": r"^0(\.[0-9]{1,10})?$"}},
+    ),
+]
 CountryCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")]
 
 
@@ -62,8 +76,8 @@ class TaxLine(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     """One tax charged on a line or charge: ``rate`` as a fraction (``0.2`` is 20 %) and its
     ``amount`` in the order's currency, as the channel computed it."""
 
-    rate: Annotated[Decimal, msgspec.Meta(description="A fraction, e.g. `0.2` for 20 %")]
-    amount: Decimal
+    rate: TaxRate
+    amount: Amount
     title: str = ""
 
     def __post_init__(self) -> None:
@@ -84,7 +98,7 @@ class DiscountScope(StrEnum):
 class DiscountAllocation(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The part of one discount that falls on a line or charge (order currency)."""
 
-    amount: Decimal
+    amount: UnitPrice
     # The discount code, or the automatic discount's title.
     title: str = ""
     scope: DiscountScope = DiscountScope.LINE
@@ -117,12 +131,15 @@ class OrderLine(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     discounts: list[DiscountAllocation] = []
     taxes: list[TaxLine] = []
     # The unit price the buyer saw, in the order's presentment currency.
-    presentment_unit_price: Decimal | None = None
+    presentment_unit_price: UnitPrice | None = None
 
     def __post_init__(self) -> None:
         # msgspec can't bound a Decimal in Meta; a negative price is never a valid line.
         if not self.unit_price.is_finite() or self.unit_price < 0:
             raise ValueError("unit_price must be a finite amount >= 0")
+        price = self.presentment_unit_price
+        if price is not None and (not price.is_finite() or price < 0):
+            raise ValueError("presentment_unit_price must be a finite amount >= 0")
 
     @property
     def discount_total(self) -> Decimal:
@@ -154,7 +171,7 @@ class OrderCharge(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     """
 
     kind: ChargeKind
-    amount: Decimal
+    amount: UnitPrice
     title: str = ""
     code: str | None = None
     discounts: list[DiscountAllocation] = []
@@ -211,10 +228,10 @@ class SalesOrderDraft(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     charges: list[OrderCharge] = []
     # What the channel says the order totals, in ``currency`` (Shopify's
     # ``current_total_price``): the ERP's total must equal it, to the minor unit.
-    expected_total: Decimal | None = None
+    expected_total: UnitPrice | None = None
     # The buyer's currency and total when it differs from ``currency`` (the shop's).
     presentment_currency: CurrencyCode | None = None
-    presentment_total: Decimal | None = None
+    presentment_total: UnitPrice | None = None
     discount_codes: list[str] = []
     # How it was paid (``gift_card`` among them): payments never change the order's total.
     payment_gateways: list[str] = []
@@ -224,6 +241,10 @@ class SalesOrderDraft(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     payment_terms: Annotated[str, msgspec.Meta(max_length=64)] | None = None
 
     def __post_init__(self) -> None:
+        for name in ("expected_total", "presentment_total"):
+            value = getattr(self, name)
+            if value is not None and (not value.is_finite() or value < 0):
+                raise ValueError(f"{name} must be a finite amount >= 0")
         # Amounts in the order's currency must be whole minor units (no cents of a yen).
         amounts: list[tuple[str, Decimal]] = []
         if self.expected_total is not None:

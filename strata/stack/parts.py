@@ -42,6 +42,10 @@ WEBHOOK_TOPICS = (
     "fulfillments/create",
     "fulfillments/update",
     "refunds/create",
+    "bulk_operations/finish",
+    "products/create",
+    "products/update",
+    "products/delete",
 )
 
 

@@ -216,14 +216,32 @@ def _document_item_limits(app: Litestar) -> None:
         properties = documented.properties if documented is not None else None
         for field, spec in schema.get("properties", {}).items():
             target = (properties or {}).get(field)
-            items = spec.get("items")
-            if not isinstance(target, Schema) or not isinstance(target.items, Schema):
-                continue
-            if not isinstance(items, dict):
+            items = _array_items(spec)
+            documented_items = _documented_items(target)
+            if documented_items is None or items is None:
                 continue
             for key, attribute in _ITEM_LIMITS:
-                if key in items and getattr(target.items, attribute) is None:
-                    setattr(target.items, attribute, items[key])
+                if key in items and getattr(documented_items, attribute) is None:
+                    setattr(documented_items, attribute, items[key])
+
+
+def _array_items(spec: dict[str, Any]) -> dict[str, Any] | None:
+    """The item schema of a list property, optional lists (``anyOf`` with null) included."""
+    for candidate in (spec, *spec.get("anyOf", ())):
+        if isinstance(candidate, dict) and isinstance(candidate.get("items"), dict):
+            items: dict[str, Any] = candidate["items"]
+            return items
+    return None
+
+
+def _documented_items(target: Any) -> Schema | None:
+    """The documented item schema of a list property, optional lists (``oneOf``) included."""
+    if not isinstance(target, Schema):
+        return None
+    for candidate in (target, *(target.one_of or ())):
+        if isinstance(candidate, Schema) and isinstance(candidate.items, Schema):
+            return candidate.items
+    return None
 
 
 _ITEM_LIMITS = (

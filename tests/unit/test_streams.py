@@ -6,6 +6,7 @@ import pytest
 
 from shared.events import ATTEMPT, HISTORY, ORIGINAL_ID
 from shared.streams import (
+    CATALOG,
     CHANNEL_ORDER_TOPIC,
     COMPLIANCE,
     COMPLIANCE_TOPICS,
@@ -118,7 +119,7 @@ def test_the_webhook_layout_names_fields_of_the_webhook_event() -> None:
 
 
 def test_every_topic_has_a_family_and_compliance_topics_are_its_own() -> None:
-    assert set(TOPIC_FAMILIES.values()) == set(FAMILIES) == {ORDERS, INVENTORY, COMPLIANCE}
+    assert set(TOPIC_FAMILIES.values()) == set(FAMILIES) == {ORDERS, INVENTORY, COMPLIANCE, CATALOG}
     assert {t for t, f in TOPIC_FAMILIES.items() if f == COMPLIANCE} == COMPLIANCE_TOPICS
     assert CHANNEL_ORDER_TOPIC not in TOPIC_FAMILIES
 

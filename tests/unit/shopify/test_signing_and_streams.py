@@ -47,6 +47,6 @@ def test_streams_keep_the_seen_key_in_the_stream_slot() -> None:
     tag = stream[stream.index("{") : stream.index("}") + 1]
     assert tag.startswith("{orders-")
     assert tag in streams.seen_key(stream, "demo-eu.myshopify.com", "ev-1")
-    assert streams.for_topic("products/create", "demo-eu.myshopify.com") is None
+    assert streams.for_topic("app/uninstalled", "demo-eu.myshopify.com") is None
     single = WebhookStreams()
     assert single.streams("compliance") == ["strata:webhooks:{compliance}"]
