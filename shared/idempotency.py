@@ -218,8 +218,19 @@ class IdempotencyStore:
         return Response(body, status_code=status, media_type=MediaType.JSON)
 
     @asynccontextmanager
-    async def exclusive(self, name: str, *, ttl: float = 60.0) -> AsyncIterator[None]:
-        """Hold a short Redis lock across replicas (e.g. one external reference at a time)."""
+    async def exclusive(
+        self,
+        name: str,
+        *,
+        ttl: float = 60.0,
+        keep_on: tuple[type[BaseException], ...] = (),
+    ) -> AsyncIterator[None]:
+        """Hold a short Redis lock across replicas (e.g. one external reference at a time).
+
+        An exception of a ``keep_on`` type leaves the lock to expire after ``ttl`` instead of
+        releasing it: after a call that timed out, the other side may still be doing the work,
+        and nobody may start it again before that work is done or abandoned.
+        """
         lock_key = f"{self._prefix}:lock:{{{name}}}"
         token = secrets.token_hex(8)
         deadline = time.monotonic() + self._wait
@@ -234,7 +245,13 @@ class IdempotencyStore:
             raise ServiceUnavailable(f"lock store unavailable: {exc}", retry_after=2) from exc
         try:
             yield
-        finally:
+        except keep_on:
+            raise  # the lock stays until ttl: the work may still be under way elsewhere
+        except BaseException:
+            with contextlib.suppress(RedisError):  # else the lock expires after ttl
+                await self._unlock(keys=[lock_key], args=[token])
+            raise
+        else:
             with contextlib.suppress(RedisError):  # else the lock expires after ttl
                 await self._unlock(keys=[lock_key], args=[token])
 

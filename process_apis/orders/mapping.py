@@ -128,9 +128,13 @@ def to_sales_order(
         "payment_terms": payment_terms.get("payment_terms_name") or None,
     }
     try:
-        return msgspec.convert(draft, SalesOrderDraft, from_attributes=True)
+        converted = msgspec.convert(draft, SalesOrderDraft, from_attributes=True)
     except msgspec.ValidationError as exc:
         raise MappingError([{"field": _path(str(exc)), "message": str(exc)}]) from None
+    inexact = converted.inexact_amounts()
+    if inexact:
+        raise MappingError(inexact)
+    return converted
 
 
 class _Amounts:

@@ -72,7 +72,7 @@ from process_apis.orders.settings import OrdersSettings
 from shared.events import ORIGINAL_ID, Entry, PermanentFailure, TransientFailure
 from shared.models import OrderStatus as SalesOrderStatus
 from shared.models import SalesOrderDraft
-from shared.problems import Conflict, ServiceUnavailable
+from shared.problems import Conflict, ServiceUnavailable, ValidationFailed
 from shared.streams import (
     CHANNEL_ORDER_TOPIC,
     ORDERS_CANCELLED,
@@ -493,6 +493,11 @@ class OrdersService:
         :class:`ReferenceRefused` if the body claims another namespace's.
         """
         draft = channel_order_draft(channel, order_id, draft)
+        inexact = draft.inexact_amounts()
+        if inexact:
+            raise ValidationFailed(
+                "; ".join(f"{e['field']}: {e['message']}" for e in inexact), errors=inexact
+            )
         entry = ChannelOrder(
             shop=channel,
             order_id=order_id,

@@ -245,7 +245,10 @@ class SalesOrderDraft(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
             value = getattr(self, name)
             if value is not None and (not value.is_finite() or value < 0):
                 raise ValueError(f"{name} must be a finite amount >= 0")
-        # Amounts in the order's currency must be whole minor units (no cents of a yen).
+
+    def inexact_amounts(self) -> list[dict[str, str]]:
+        """Amounts finer than their currency's minor unit (cents of a yen), each named: a
+        business rule the receiving service answers with 422, not a malformed body."""
         amounts: list[tuple[str, Decimal]] = []
         if self.expected_total is not None:
             amounts.append(("expected_total", self.expected_total))
@@ -256,17 +259,23 @@ class SalesOrderDraft(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
             amounts.append((f"charges[{i}].amount", charge.amount))
             amounts += [(f"charges[{i}].taxes", t.amount) for t in charge.taxes]
             amounts += [(f"charges[{i}].discounts", d.amount) for d in charge.discounts]
-        for field, amount in amounts:
-            if not is_exact(amount, self.currency):
-                raise ValueError(
-                    f"{field}: {amount} is not a whole number of {self.currency} minor units"
-                )
+        errors = [
+            {
+                "field": field,
+                "message": f"{amount} is not a whole number of {self.currency} minor units",
+            }
+            for field, amount in amounts
+            if not is_exact(amount, self.currency)
+        ]
         total, currency = self.presentment_total, self.presentment_currency
         if total is not None and currency is not None and not is_exact(total, currency):
-            raise ValueError(
-                f"presentment_total: {self.presentment_total} is not a whole number of "
-                f"{self.presentment_currency} minor units"
+            errors.append(
+                {
+                    "field": "presentment_total",
+                    "message": f"{total} is not a whole number of {currency} minor units",
+                }
             )
+        return errors
 
     @property
     def is_business(self) -> bool:

@@ -40,10 +40,13 @@ from shared.models import (
     StockLevel,
 )
 from shared.models import OrderStatus as SalesOrderStatus
-from shared.problems import ValidationFailed
-from system_apis.erp.port import Amendment, ErpPort, ShippedReturn
+from shared.problems import UpstreamTimeout, UpstreamUnavailable, ValidationFailed
+from system_apis.erp.port import Amendment, ErpPort, ErpRejected, ShippedReturn
 
 #: Statuses of an order that exists in the ERP but is not posted: created, never confirmed.
+# How long a timed-out post keeps its reference locked: longer than the ERP takes to finish
+# (or abandon) a create it already received.
+POST_LOCK_SECONDS = 60.0
 UNCONFIRMED = frozenset({SalesOrderStatus.DRAFT, SalesOrderStatus.QUOTED})
 
 
@@ -72,7 +75,18 @@ class ErpService:
         draft's expected total, then confirmed (``created`` is then true: this call
         confirmed it).
         """
-        async with self.store.exclusive(f"{self.instance}:ref:{draft.external_reference}"):
+        inexact = draft.inexact_amounts()
+        if inexact:
+            raise ErpRejected(
+                "; ".join(f"{e['field']}: {e['message']}" for e in inexact), errors=inexact
+            )
+        # A create that timed out may still commit in the ERP (it goes on without us): the
+        # reference stays locked until the lock expires, so no retry creates it a second time.
+        async with self.store.exclusive(
+            f"{self.instance}:ref:{draft.external_reference}",
+            ttl=POST_LOCK_SECONDS,
+            keep_on=(UpstreamTimeout, UpstreamUnavailable),
+        ):
             existing = await self.port.find_sales_order(draft.external_reference)
             if existing is None:
                 return PostedOrder(await self.port.create_sales_order(draft), created=True)
