@@ -29,6 +29,7 @@ PARTS = {
     "shopify",
     "orders",
     "inventory",
+    "catalog",
     "storefront",
     "service-desk",
 }

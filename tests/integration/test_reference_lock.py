@@ -17,7 +17,7 @@ async def test_a_timed_out_call_keeps_the_lock_and_any_other_failure_releases_it
     redis = Redis.from_url(redis_url)
     store = IdempotencyStore(redis, "test:lock", wait_for_pending=0.2)
     try:
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="refused"):
             async with store.exclusive("eu:ref:a", keep_on=(UpstreamTimeout,)):
                 raise ValueError("refused")
         async with store.exclusive("eu:ref:a"):

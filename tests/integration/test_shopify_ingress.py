@@ -150,7 +150,7 @@ async def test_refused_deliveries_append_nothing(
     elif case == "no-topic":
         del sent["X-Shopify-Topic"]
     elif case == "unknown-topic":
-        sent = headers(body, topic="products/create")
+        sent = headers(body, topic="app/uninstalled")
     elif case == "no-ids":
         del sent["X-Shopify-Event-Id"], sent["X-Shopify-Webhook-Id"]
     elif case == "not-json":
