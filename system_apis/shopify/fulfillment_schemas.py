@@ -10,10 +10,10 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from system_apis.shopify.schemas import ShopifyId
+from system_apis.shopify.schemas import HTTP_URL, TRIMMED_TEXT, ShopifyId
 
-TrackingNumber = Annotated[str, msgspec.Meta(min_length=1, max_length=255, pattern=r"^\S(.*\S)?$")]
-TrackingUrl = Annotated[str, msgspec.Meta(max_length=2048, pattern=r"^https?://\S+$")]
+TrackingNumber = Annotated[str, msgspec.Meta(min_length=1, max_length=255, pattern=TRIMMED_TEXT)]
+TrackingUrl = Annotated[str, msgspec.Meta(max_length=2048, pattern=HTTP_URL)]
 Carrier = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
 #: Shopify's ``FulfillmentDisplayStatus`` (what the customer's order status page shows).
 DisplayStatus = Literal[

@@ -18,6 +18,7 @@ from shared.idempotency import IDEMPOTENCY_KEY_PATTERN, IdempotencyStore, finger
 from shared.problems import problem_responses
 from system_apis.shopify.admin import ShopifyBulk, ShopifyProducts
 from system_apis.shopify.schemas import (
+    TRIMMED_TEXT,
     BulkOperation,
     BulkProductSet,
     BulkProductSetResults,
@@ -57,7 +58,7 @@ HANDLE = Parameter(
     title="Product handle", min_length=1, max_length=255, pattern=r"^[a-z0-9][a-z0-9\-]*$"
 )
 SKU = Parameter(
-    title="SKU", description="Exact SKU", min_length=1, max_length=255, pattern=r"^\S(.*\S)?$"
+    title="SKU", description="Exact SKU", min_length=1, max_length=255, pattern=TRIMMED_TEXT
 )
 IdempotencyKeyHeader = Annotated[
     str,

@@ -287,7 +287,12 @@ Handle = Annotated[
         description="The product's handle: lower-case letters, digits and dashes",
     ),
 ]
-OptionText = Annotated[str, msgspec.Meta(min_length=1, max_length=255, pattern=r"^\S(.*\S)?$")]
+# Patterns spell out "not blank", "any" and digits: Python's re and ECMA-262 (which
+# clients and schemathesis use) disagree on \s, \S, \d and "." (\x1c-\x1f, \x85, \ufeff,
+# \r, \u2028, non-ASCII digits).
+TRIMMED_TEXT = r"^[^\s\x1c-\x1f\x85\ufeff](?:[^\n\r\u2028\u2029]*[^\s\x1c-\x1f\x85\ufeff])?$"
+HTTP_URL = r"^https?://[^\s\x1c-\x1f\x85\ufeff]+$"
+OptionText = Annotated[str, msgspec.Meta(min_length=1, max_length=255, pattern=TRIMMED_TEXT)]
 Amount = Annotated[str, msgspec.Meta(pattern=r"^\d{1,12}(\.\d{1,4})?$")]
 ProductStatus = Literal["ACTIVE", "ARCHIVED", "DRAFT"]
 
