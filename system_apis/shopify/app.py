@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 from litestar import Litestar
-from litestar.openapi.spec import Schema, Tag
+from litestar.openapi.spec import OpenAPIType, Schema, Tag
 from redis.asyncio import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -216,13 +216,48 @@ def _document_item_limits(app: Litestar) -> None:
         properties = documented.properties if documented is not None else None
         for field, spec in schema.get("properties", {}).items():
             target = (properties or {}).get(field)
-            items = _array_items(spec)
-            documented_items = _documented_items(target)
-            if documented_items is None or items is None:
-                continue
-            for key, attribute in _ITEM_LIMITS:
-                if key in items and getattr(documented_items, attribute) is None:
-                    setattr(documented_items, attribute, items[key])
+            pairs = [(_array_items(spec), _documented_items(target))]
+            if name in _DOCUMENTED_SINCE_RELEASE:
+                # An optional scalar (``float | None``) loses its limits to the ``oneOf`` too.
+                pairs.append((_value_schema(spec), _documented_value(target)))
+            for enforced_part, documented_part in pairs:
+                if enforced_part is None or documented_part is None:
+                    continue
+                for key, attribute in _ITEM_LIMITS:
+                    if key in enforced_part and getattr(documented_part, attribute) is None:
+                        setattr(documented_part, attribute, enforced_part[key])
+
+
+# Request bodies added after v1 was released, whose optional scalars are documented with
+# their limits; on released ones the breaking-change check counts the same fix as a tightening
+# (they were enforced all along), so they stay as released until the next major.
+_DOCUMENTED_SINCE_RELEASE = frozenset(
+    {"ProductOptionSet", "VariantOptionSet", "ProductVariantSet", "ProductSet", "BulkProductSet"}
+    | {"ProductStatusChange", "TrackingInput", "TrackingUpdate", "FulfillmentSend"}
+    | {"FulfillmentLineInput", "FulfillmentOrderInput"}
+)
+
+
+def _value_schema(spec: dict[str, Any]) -> dict[str, Any] | None:
+    """The non-null member of an optional property's ``anyOf``."""
+    for candidate in spec.get("anyOf", ()):
+        if isinstance(candidate, dict) and candidate.get("type") not in (None, "null", "array"):
+            return candidate
+    return None
+
+
+def _documented_value(target: Any) -> Schema | None:
+    """The documented non-null, non-list member of an optional property's ``oneOf``."""
+    if not isinstance(target, Schema):
+        return None
+    for candidate in target.one_of or ():
+        if isinstance(candidate, Schema) and candidate.type not in (
+            None,
+            OpenAPIType.NULL,
+            OpenAPIType.ARRAY,
+        ):
+            return candidate
+    return None
 
 
 def _array_items(spec: dict[str, Any]) -> dict[str, Any] | None:
