@@ -215,7 +215,7 @@ class OrdersService:
                 elif event.topic in ORDER_CHANGES:
                     await self._order_changed(held, event.topic, body)
                 elif event.topic in LATE_CREATES:
-                    await self._late_create(held, event.topic)
+                    await self._late_create(held, event.topic, body)
                 else:
                     await self.changes.cancel(held, body)
         except OrderLockLost as exc:
@@ -246,7 +246,7 @@ class OrdersService:
         if not summary.get("state"):
             # The change arrived before orders/create (or that was lost): post the order as
             # it is now, which already has the change.
-            await self._late_create(held, topic)
+            await self._late_create(held, topic, body)
             return
         await self.changes.order_changed(held, topic, body, summary)
 
@@ -254,11 +254,15 @@ class OrdersService:
         """Record a step of the held order, fenced by the hold's token."""
         await self.pipeline.record(held.shop, held.order_id, step, fence=held.fence, **fields)
 
-    async def _late_create(self, held: HeldOrder, topic: str) -> None:
+    async def _late_create(self, held: HeldOrder, topic: str, body: dict[str, Any]) -> None:
         summary = await self.pipeline.summary(held.shop, held.order_id)
         if summary.get("state"):
             # orders/create got here first (or is being handled): nothing to fetch.
             await self._record(held, f"{topic} noted")
+            return
+        if _whole_order(body):
+            # orders/paid and orders/updated carry the whole order, money included: post it.
+            await self._post_shopify_order(held, body, topic)
             return
         # It arrived before orders/create (or that was lost): fetch the order rather than fail.
         current = await self.shopify.get_order(held.shop, held.order_id)
@@ -506,6 +510,16 @@ class OrdersService:
         )
         await self.pipeline.record(channel, order_id, "accepted", state="received")
         return await self.stream.append(entry)
+
+
+def _whole_order(body: dict[str, Any]) -> bool:
+    """Whether a webhook body is Shopify's whole REST order, with the money that makes up its
+    total (an ``orders/edited`` body is the edit's deltas, not the order)."""
+    return (
+        isinstance(body.get("line_items"), list)
+        and "current_total_price" in body
+        and isinstance(body.get("shipping_lines"), list)
+    )
 
 
 def _decode_body(raw: str) -> dict[str, Any]:

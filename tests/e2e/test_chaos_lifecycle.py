@@ -224,7 +224,10 @@ def _run_chaos(
                 if target not in cancelled and _edit(sandbox, target, n):
                     edited.add(target)
             time.sleep(0.05)
-        wait_until(lambda: not one_offs, timeout=120, what="every one-off fault")
+        wait_until(lambda: not one_offs, timeout=300, what="every one-off fault")
+        # The one-off faults hold the chaos loop while they restart things: keep killing
+        # workers after them too, while the last orders are being posted.
+        wait_until(lambda: done["worker"] >= 5, timeout=60, what="five worker kills")
         time.sleep(3)
         chaos_on.clear()
         chaos_thread.join()
