@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -125,6 +126,8 @@ async def test_posting_through_the_erp_service_resumes_the_half_made_sale(
 ) -> None:
     service = ErpService(erp, IdempotencyStore(redis, f"holes-{uuid.uuid4().hex}"), "eu")
     draft = a_draft("MUG-STONE-350", 2)
+    # A timed-out post keeps the reference locked for this long (60 s in service).
+    monkeypatch.setattr("system_apis.erp.service.POST_LOCK_SECONDS", 1.0)
     with monkeypatch.context() as patch:
         interrupt_at(erp, patch, stopped_at)
         with pytest.raises(UpstreamTimeout):
@@ -132,7 +135,11 @@ async def test_posting_through_the_erp_service_resumes_the_half_made_sale(
     [left] = await sales_with(erp, draft.external_reference)
     assert left["state"] in ("draft", "quotation")
 
+    started = time.monotonic()
     posted = await service.post_sales_order(draft)
+    # The retry waited for the timed-out post's lock to lapse: the ERP might still have been
+    # committing that post's create.
+    assert time.monotonic() - started >= 0.5
     again = await service.post_sales_order(draft)
 
     assert posted.created
