@@ -18,7 +18,6 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -30,7 +29,7 @@ from process_apis.catalog.clients import ErpProducts, ShopifyProducts
 from process_apis.catalog.service import CatalogService
 from process_apis.catalog.settings import CatalogSettings, ShopCatalog
 from sandbox.shopify.settings import DEFAULT_SHOPS, LocationSpec, ShopSpec
-from sandbox.tryton import TrytonConsole, TrytonServer, remove_run, start_server
+from sandbox.tryton import TrytonConsole, TrytonServer
 from sandbox.tryton.catalogue import DEMO_PRODUCTS
 from shared.telemetry.redis import service_redis
 from strata import cli
@@ -60,15 +59,6 @@ DEMO_TITLES = {p.title for p in DEMO_PRODUCTS}
 
 def console(server: TrytonServer) -> TrytonConsole:
     return TrytonConsole(server.url, server.database, server.user, server.password)
-
-
-@pytest.fixture(scope="module")
-def tryton_us(tryton_template_dir: Path) -> Iterator[TrytonServer]:
-    server = start_server("us", tryton_template_dir, None, fresh=True)
-    try:
-        yield server
-    finally:
-        remove_run(server)
 
 
 def erp_app_url(server: TrytonServer, instance: str, redis_url: str, mint: TokenMint) -> Any:

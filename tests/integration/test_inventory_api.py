@@ -20,7 +20,7 @@ from litestar.testing import AsyncTestClient
 
 from process_apis.inventory.app import create_app
 from process_apis.inventory.settings import InventorySettings
-from sandbox.tryton import TrytonServer, remove_run, start_server
+from sandbox.tryton import TrytonServer
 from shared.ratelimit import RateLimitSettings
 from tests.support.processes import RedisServer, free_port, wait_for_port
 from tests.support.tokens import AUDIENCE, ISSUER, TokenMint
@@ -95,15 +95,6 @@ def erp_api(
     }
     with serve("system_apis.erp.app:create_app", env) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def tryton_us(tryton_template_dir: Path) -> Iterator[TrytonServer]:
-    server = start_server("us", tryton_template_dir, None, fresh=True)
-    try:
-        yield server
-    finally:
-        remove_run(server)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import copy
 import itertools
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from process_apis.orders.mapping import to_sales_order
-from sandbox.tryton import TrytonConsole, TrytonServer, remove_run, ship_order, start_server
+from sandbox.tryton import TrytonConsole, TrytonServer, ship_order
 from shared.models import LineKind, SalesOrderDraft
 from system_apis.erp.adapters.tryton.amendments import SaleLine, plan_amendment
 from system_apis.erp.app import create_app
@@ -491,16 +491,6 @@ async def edit_and_check(  # type: ignore[no-untyped-def]
     assert amendments_of(server, order_id) == made
     body: dict[str, Any] = amended.json()
     return body
-
-
-@pytest.fixture(scope="module")
-def tryton_us(tryton_template_dir: Path) -> Iterator[TrytonServer]:  # noqa: F811
-    """A fresh ``us`` server shared by this module's tests."""
-    server = start_server("us", tryton_template_dir, None, fresh=True)
-    try:
-        yield server
-    finally:
-        remove_run(server)
 
 
 @pytest.fixture

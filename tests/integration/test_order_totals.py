@@ -9,7 +9,7 @@ back and compared with Shopify's ``current_total_price`` (shop money).
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ import pytest
 from process_apis.orders.mapping import to_sales_order
 from process_apis.orders.routing import choose_instance
 from process_apis.orders.settings import OrdersSettings
-from sandbox.tryton import TrytonServer, remove_run, start_server
+from sandbox.tryton import TrytonServer
 from shared.models import ChargeKind, OrderStatus, TaxLine
 from system_apis.erp.adapters.tryton import TrytonAdapter
 from system_apis.erp.port import ErpRejected
@@ -43,16 +43,6 @@ ADJUSTED = {
     "18_edited_quantity",
     "19_order_level_tax_rounding",
 }
-
-
-@pytest.fixture(scope="module")
-def tryton_us(tryton_template_dir: Path) -> Iterator[TrytonServer]:
-    """A fresh ``us`` server shared by this module's tests."""
-    server = start_server("us", tryton_template_dir, None, fresh=True)
-    try:
-        yield server
-    finally:
-        remove_run(server)
 
 
 @pytest.fixture

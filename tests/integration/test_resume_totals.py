@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ import pytest
 from redis.asyncio import Redis
 
 from process_apis.orders.mapping import to_sales_order
-from sandbox.tryton import TrytonServer, remove_run, start_server
+from sandbox.tryton import TrytonServer
 from shared.idempotency import IdempotencyStore
 from shared.models import OrderStatus, SalesOrderDraft
 from shared.problems import UpstreamTimeout
@@ -40,16 +40,6 @@ POSTED = frozenset({OrderStatus.CONFIRMED, OrderStatus.PROCESSING})
 WITHOUT_ADJUSTMENT = "01_eu_vat_multi_line_tax_included"
 WITH_ADJUSTMENT = "19_order_level_tax_rounding"
 INSTANCE = {WITHOUT_ADJUSTMENT: "eu", WITH_ADJUSTMENT: "us"}
-
-
-@pytest.fixture(scope="module")
-def tryton_us(tryton_template_dir: Path) -> Iterator[TrytonServer]:
-    """A fresh ``us`` server shared by this module's tests."""
-    server = start_server("us", tryton_template_dir, None, fresh=True)
-    try:
-        yield server
-    finally:
-        remove_run(server)
 
 
 @pytest.fixture

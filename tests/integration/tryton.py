@@ -5,7 +5,8 @@
   reuse them while the demo data version is unchanged.
 - ``start_tryton`` (function): a factory ``start_tryton(instance="eu", port=None)`` that serves
   a fresh copy and stops it (and removes its run folder) after the test.
-- ``tryton_eu`` (module): one fresh ``eu`` server shared by a test module.
+- ``tryton_eu``, ``tryton_us`` (module): one fresh server of that instance shared by a test
+  module.
 
 Usage::
 
@@ -64,6 +65,16 @@ def start_tryton(tryton_template_dir: Path) -> Iterator[StartTryton]:
 def tryton_eu(tryton_template_dir: Path) -> Iterator[TrytonServer]:
     """A fresh ``eu`` server shared by the tests of one module."""
     server = _serve(tryton_template_dir, "eu", None)
+    try:
+        yield server
+    finally:
+        remove_run(server)
+
+
+@pytest.fixture(scope="module")
+def tryton_us(tryton_template_dir: Path) -> Iterator[TrytonServer]:
+    """A fresh ``us`` server shared by the tests of one module."""
+    server = _serve(tryton_template_dir, "us", None)
     try:
         yield server
     finally:
