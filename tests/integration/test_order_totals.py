@@ -9,7 +9,6 @@ back and compared with Shopify's ``current_total_price`` (shop money).
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -43,21 +42,6 @@ ADJUSTED = {
     "18_edited_quantity",
     "19_order_level_tax_rounding",
 }
-
-
-@pytest.fixture
-async def erps(
-    tryton_eu: TrytonServer, tryton_us: TrytonServer
-) -> AsyncIterator[dict[str, TrytonAdapter]]:
-    adapters = {
-        name: TrytonAdapter(httpx.AsyncClient(), server.settings())
-        for name, server in (("eu", tryton_eu), ("us", tryton_us))
-    }
-    try:
-        yield adapters
-    finally:
-        for adapter in adapters.values():
-            await adapter.aclose()
 
 
 def shop_money(payload: dict[str, Any], key: str) -> Decimal:

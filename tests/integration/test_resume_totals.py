@@ -16,13 +16,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import httpx
 import msgspec
 import pytest
 from redis.asyncio import Redis
 
 from process_apis.orders.mapping import to_sales_order
-from sandbox.tryton import TrytonServer
 from shared.idempotency import IdempotencyStore
 from shared.models import OrderStatus, SalesOrderDraft
 from shared.problems import UpstreamTimeout
@@ -40,21 +38,6 @@ POSTED = frozenset({OrderStatus.CONFIRMED, OrderStatus.PROCESSING})
 WITHOUT_ADJUSTMENT = "01_eu_vat_multi_line_tax_included"
 WITH_ADJUSTMENT = "19_order_level_tax_rounding"
 INSTANCE = {WITHOUT_ADJUSTMENT: "eu", WITH_ADJUSTMENT: "us"}
-
-
-@pytest.fixture
-async def erps(
-    tryton_eu: TrytonServer, tryton_us: TrytonServer
-) -> AsyncIterator[dict[str, TrytonAdapter]]:
-    adapters = {
-        name: TrytonAdapter(httpx.AsyncClient(), server.settings())
-        for name, server in (("eu", tryton_eu), ("us", tryton_us))
-    }
-    try:
-        yield adapters
-    finally:
-        for adapter in adapters.values():
-            await adapter.aclose()
 
 
 @pytest.fixture

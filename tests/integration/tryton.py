@@ -6,7 +6,7 @@
 - ``start_tryton`` (function): a factory ``start_tryton(instance="eu", port=None)`` that serves
   a fresh copy and stops it (and removes its run folder) after the test.
 - ``tryton_eu``, ``tryton_us`` (module): one fresh server of that instance shared by a test
-  module.
+  module; ``erps`` (function): a Tryton adapter on each, closed after the test.
 
 Usage::
 
@@ -16,12 +16,14 @@ Usage::
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from sandbox.tryton import TrytonServer, build_template, remove_run, start_server
+from system_apis.erp.adapters.tryton import TrytonAdapter
 
 REPO = Path(__file__).resolve().parents[2]
 StartTryton = Callable[..., TrytonServer]
@@ -79,3 +81,19 @@ def tryton_us(tryton_template_dir: Path) -> Iterator[TrytonServer]:
         yield server
     finally:
         remove_run(server)
+
+
+@pytest.fixture
+async def erps(
+    tryton_eu: TrytonServer, tryton_us: TrytonServer
+) -> AsyncIterator[dict[str, TrytonAdapter]]:
+    """The Tryton adapter on each of ``eu`` and ``us`` (the servers of this module)."""
+    adapters = {
+        name: TrytonAdapter(httpx.AsyncClient(), server.settings())
+        for name, server in (("eu", tryton_eu), ("us", tryton_us))
+    }
+    try:
+        yield adapters
+    finally:
+        for adapter in adapters.values():
+            await adapter.aclose()
