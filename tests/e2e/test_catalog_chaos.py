@@ -32,7 +32,6 @@ from tests.integration.test_catalog_publication import (  # noqa: F401
     erp_urls,
     sandbox_url,
     shopify_url,
-    tryton_us,
 )
 from tests.support.processes import RedisServer, free_port, wait_for_port
 from tests.support.stack import wait_until
