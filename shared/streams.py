@@ -208,3 +208,52 @@ def decode_entry(fields: Mapping[str, str]) -> StreamEntry:
         return msgspec.convert(known, kind)
     except msgspec.ValidationError as exc:
         raise MalformedEntry(f"not a {kind.__name__} entry: {exc}") from exc
+
+
+# -- ERP shipment changes ---------------------------------------------------------------------
+
+#: The stream of ERP shipment changes the orders process's fulfillment follower found. Its
+#: de-duplication hash and its pending set carry the same hash tag (one Redis Cluster slot).
+SHIPMENTS_STREAM: Final = "strata:fulfillment:{shipments}"
+SHIPMENT_TOPIC: Final = "erp/shipment"
+
+
+class ShipmentChange(msgspec.Struct, frozen=True, kw_only=True):
+    """A shipment of a Shopify order that changed in an ERP: it left (``shipped``), its
+    lines or tracking changed, or it was ``cancelled``. ``body`` is the canonical
+    ``Shipment`` JSON as the ERP system API answered it; ``seen_at`` (epoch seconds) is when
+    the follower first saw it shipped."""
+
+    erp_instance: str
+    shop: str
+    order_id: str
+    shipment_id: str
+    #: ``shipped`` (the goods left: the ERP's shipped or done) or ``cancelled``.
+    change: str
+    body: str
+    seen_at: str
+    topic: str = SHIPMENT_TOPIC
+    traceparent: str | None = None
+    tracestate: str | None = None
+
+
+def encode_shipment_change(entry: ShipmentChange) -> dict[str, str]:
+    """The change as Redis stream fields; fields left at None are omitted."""
+    return {
+        name: value
+        for name in entry.__struct_fields__
+        if (value := getattr(entry, name)) is not None
+    }
+
+
+def decode_shipment_change(fields: Mapping[str, str]) -> ShipmentChange:
+    """The change an entry's fields describe; :class:`MalformedEntry` says what is wrong."""
+    own = {
+        k: v
+        for k, v in fields.items()
+        if not k.startswith(WORKER_FIELD_PREFIX) and k in ShipmentChange.__struct_fields__
+    }
+    try:
+        return msgspec.convert(own, ShipmentChange)
+    except msgspec.ValidationError as exc:
+        raise MalformedEntry(f"not a ShipmentChange entry: {exc}") from exc

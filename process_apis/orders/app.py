@@ -28,6 +28,8 @@ from process_apis.orders.context_routes import OrderContextController, context_d
 from process_apis.orders.customer_index import CustomerOrders, RedisCustomerIndex
 from process_apis.orders.downstream import ErpClient, ShopifyClient
 from process_apis.orders.exceptions import ExceptionStore
+from process_apis.orders.fulfillment.metrics import lag_histogram
+from process_apis.orders.fulfillment.runtime import FulfillmentParts, Workers, fulfillment_parts
 from process_apis.orders.locks import RedisOrderLocks
 from process_apis.orders.metrics import orders_metrics
 from process_apis.orders.order_stream import RedisOrderStream
@@ -42,6 +44,7 @@ from shared.events import RedisClient, StreamWorker, stream_keys
 from shared.http import HttpClientSettings, make_client
 from shared.idempotency import IdempotencyStore
 from shared.ratelimit import RateLimitSettings
+from shared.streams import SHIPMENTS_STREAM
 from shared.telemetry.redis import traced_redis
 
 API_VERSION = "1.0.0"
@@ -58,6 +61,7 @@ class OrdersRuntime:
     service: OrdersService
     order_context: OrderContextReader
     customer_orders: CustomerOrders
+    fulfillment: FulfillmentParts
 
 
 def erp_http_settings(settings: OrdersSettings) -> HttpClientSettings:
@@ -103,10 +107,19 @@ async def orders_runtime(settings: OrdersSettings) -> AsyncIterator[OrdersRuntim
         erps={name: ErpClient(name, client) for name, client in erp_http.items()},
         shopify=ShopifyClient(shopify_http),
     )
+    fulfillment = fulfillment_parts(
+        redis,
+        settings.fulfillment,
+        erp_http=erp_http,
+        shopify_http=shopify_http,
+        pipeline=pipeline,
+        exceptions=exceptions,
+    )
     runtime = OrdersRuntime(
         settings=settings,
         redis=redis,
         service=service,
+        fulfillment=fulfillment,
         # The context reader shares the pipeline's clients, so connections are pooled once.
         order_context=OrderContextReader(
             pipeline, exceptions, erp_http, shopify_http, settings.context
@@ -131,6 +144,13 @@ def service_auth(settings: OrdersSettings) -> httpx.Auth | None:
         service_token=settings.service_token,
         scopes=("erp:read", "erp:write", "shopify:read", "shopify:write"),
     )
+
+
+def make_workers(runtime: OrdersRuntime, consumer: str | None = None) -> Workers:
+    """The orders stream worker and, unless disabled, the shipment follower and the
+    shipments stream worker (ERP shipments to Shopify fulfillments)."""
+    enabled = runtime.settings.fulfillment.enabled
+    return Workers(make_worker(runtime, consumer), runtime.fulfillment if enabled else None)
 
 
 def make_worker(runtime: OrdersRuntime, consumer: str | None = None) -> StreamWorker:
@@ -168,7 +188,7 @@ async def run_worker(
     s = settings or load_orders_settings()
     if port is None:
         async with orders_runtime(s) as runtime:
-            worker = make_worker(runtime)
+            worker = make_workers(runtime)
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, worker.stop)
@@ -189,7 +209,8 @@ async def run_worker(
     @contextlib.asynccontextmanager
     async def consuming(app: Litestar) -> AsyncIterator[None]:
         async with orders_runtime(s) as runtime:
-            worker = make_worker(runtime)
+            runtime.fulfillment.lag.append(lag_histogram(app.state.metrics_registry))
+            worker = make_workers(runtime)
             task = asyncio.create_task(worker.run())
             stopping = asyncio.Event()
 
@@ -230,7 +251,9 @@ async def run_worker(
         lifespan=[
             consuming,
             orders_metrics(
-                s.redis_url, dead_letter_streams=s.order_streams, cluster=s.redis_cluster
+                s.redis_url,
+                dead_letter_streams=[*s.order_streams, SHIPMENTS_STREAM],
+                cluster=s.redis_cluster,
             ),
             # Its own collector: a lag reading that fails must not blank the gauges above.
             business_metrics(
@@ -313,7 +336,9 @@ def create_app(
             app.state.customer_orders = runtime.customer_orders
             app.state.redis = runtime.redis
             app.state.idempotency = IdempotencyStore(runtime.redis, "strata:orders")
-            worker = make_worker(runtime) if s.run_workers else None
+            app.state.fulfillment_records = runtime.fulfillment.records
+            runtime.fulfillment.lag.append(lag_histogram(app.state.metrics_registry))
+            worker = make_workers(runtime) if s.run_workers else None
             task = asyncio.create_task(worker.run()) if worker else None
             app.state.worker = worker
             try:
@@ -340,7 +365,9 @@ def create_app(
         lifespan=[
             resources,
             orders_metrics(
-                s.redis_url, dead_letter_streams=s.order_streams, cluster=s.redis_cluster
+                s.redis_url,
+                dead_letter_streams=[*s.order_streams, SHIPMENTS_STREAM],
+                cluster=s.redis_cluster,
             ),
         ],
         tags=[Tag(name="orders", description="The order pipeline")],

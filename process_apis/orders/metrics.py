@@ -5,6 +5,9 @@ the same figures; dashboards take the ``max``):
   number has not yet been acknowledged in Shopify (:mod:`process_apis.orders.acknowledgements`);
 - ``strata_orders_oldest_awaiting_ack_seconds``: how long the oldest of them has waited;
 - ``strata_open_exceptions``: exception records an operator has yet to deal with;
+- ``strata_fulfillment_pending_shipments`` and ``strata_fulfillment_oldest_pending_seconds``:
+  ERP shipments not yet reflected in Shopify
+  (:class:`~process_apis.orders.fulfillment.metrics.PendingShipments`);
 - ``strata_dead_letters{stream}``: entries in the orders stream's dead letters (the kernel's
   :class:`shared.telemetry.business.DeadLetters`).
 """
@@ -21,6 +24,7 @@ from redis.asyncio.client import Pipeline
 
 from process_apis.orders.acknowledgements import AWAITING_ACK_KEY
 from process_apis.orders.exceptions import EXCEPTIONS_PREFIX, index_key
+from process_apis.orders.fulfillment.metrics import PendingShipments
 from shared.telemetry.business import DeadLetters, Reading, business_metrics
 
 
@@ -85,5 +89,6 @@ def orders_metrics(
         AwaitingAcknowledgement(awaiting_key),
         DeadLetters(dead_letter_streams),
         OpenExceptions(exceptions_prefix),
+        PendingShipments(),
     ]
     return business_metrics(redis_url, readings, cluster=cluster)

@@ -1,7 +1,8 @@
 """Settings of the orders process: one object, read once at start-up from ``STRATA_ORDERS_*``.
 
 Nested parts are read under their own variables: ``context`` from ``STRATA_ORDERS_CONTEXT_*``,
-``ratelimit`` from ``STRATA_ORDERS_RATELIMIT_*``, and ``auth`` (shared by every service) from
+``ratelimit`` from ``STRATA_ORDERS_RATELIMIT_*``, ``fulfillment`` from
+``STRATA_ORDERS_FULFILLMENT_*``, and ``auth`` (shared by every service) from
 ``STRATA_AUTH_*``.
 """
 
@@ -13,6 +14,7 @@ from typing import Annotated
 import msgspec
 
 from process_apis.orders.context_settings import ContextSettings
+from process_apis.orders.fulfillment.settings import FulfillmentSettings
 from shared.auth import AuthSettings
 from shared.ratelimit import Policy, RateLimitSettings
 from shared.settings import load_settings, own_prefix
@@ -102,6 +104,8 @@ class OrdersSettings(msgspec.Struct, frozen=True, kw_only=True):
     service_token: str | None = None
     # The order context reader and the customer index (``STRATA_ORDERS_CONTEXT_*``).
     context: ContextSettings = msgspec.field(default_factory=ContextSettings)
+    # ERP shipments to Shopify fulfillments (``STRATA_ORDERS_FULFILLMENT_*``).
+    fulfillment: FulfillmentSettings = msgspec.field(default_factory=FulfillmentSettings)
     # Inbound rate limits (``STRATA_ORDERS_RATELIMIT_*``); see :func:`load_orders_settings`.
     ratelimit: RateLimitSettings = msgspec.field(default_factory=default_rate_limits)
     # How callers' tokens are checked, shared by every service (``STRATA_AUTH_*``).

@@ -16,6 +16,7 @@ from shared.problems import problem_responses
 from system_apis.shopify.fulfillment_schemas import (
     FulfillmentSend,
     OrderFulfillment,
+    OrderFulfillmentOrders,
     OrderFulfillments,
     TrackingUpdate,
 )
@@ -71,6 +72,26 @@ _CANCELLED: dict[str, Any] = {
     "status": "CANCELLED",
     "display_status": "CANCELED",
     "updated_at": "2026-12-04T08:00:00Z",
+}
+_FULFILLMENT_ORDERS: dict[str, Any] = {
+    "order_id": _ORDER,
+    "fulfillment_status": "PARTIALLY_FULFILLED",
+    "items": [
+        {
+            "id": 6_300_000_000_789,
+            "status": "IN_PROGRESS",
+            "location_id": 61_000_000_001,
+            "lines": [
+                {
+                    "id": 14_200_000_000_321,
+                    "line_item_id": 13_700_000_000_456,
+                    "sku": "STR-TEE-BLK-M",
+                    "total_quantity": 3,
+                    "remaining_quantity": 1,
+                }
+            ],
+        }
+    ],
 }
 SEND_EXAMPLES = [
     Example(
@@ -171,6 +192,36 @@ class FulfillmentController(Controller):
         a warehouse fulfilling in Shopify), with carrier, tracking numbers and URLs, lines and
         status; and the order's fulfillment status. 404 if the shop has no such order."""
         return await fulfillment_sender(request).order_fulfillments(shop, order_id)
+
+    @get(
+        "/orders/{order_id:int}/fulfillment-orders",
+        operation_id="listShopifyOrderFulfillmentOrders",
+        summary="An order's fulfillment orders: what each location has left to ship",
+        **requires(
+            "shopify:read",
+            responses={
+                200: _answer(
+                    OrderFulfillmentOrders,
+                    "The order's fulfillment orders",
+                    Example(
+                        summary="One location, one unit of a line left", value=_FULFILLMENT_ORDERS
+                    ),
+                ),
+                **problem_responses(*READ_ERRORS),
+            },
+        ),
+    )
+    async def order_fulfillment_orders(
+        self,
+        request: Request[Any, Any, Any],
+        shop: Annotated[str, SHOP],
+        order_id: Annotated[int, ORDER_ID],
+    ) -> OrderFulfillmentOrders:
+        """The order's fulfillment orders as Shopify holds them now (closed ones too), each
+        with its assigned location and, per line, the order's line item, SKU, and the units
+        ordered and still to ship: what a shipment's lines are matched against before a
+        fulfillment is sent. 404 if the shop has no such order."""
+        return await fulfillment_sender(request).fulfillment_orders(shop, order_id)
 
     @post(
         "/orders/{order_id:int}/fulfillments",

@@ -115,3 +115,31 @@ class OrderFulfillments(msgspec.Struct, frozen=True, kw_only=True):
     #: ``FULFILLED``, ...).
     fulfillment_status: str
     items: list[OrderFulfillment]
+
+
+class FulfillmentOrderLine(msgspec.Struct, frozen=True, kw_only=True):
+    """A line of a fulfillment order: the order's line item, and how much of it is left."""
+
+    id: int
+    line_item_id: int
+    sku: str | None = None
+    total_quantity: int
+    remaining_quantity: int
+
+
+class FulfillmentOrderView(msgspec.Struct, frozen=True, kw_only=True):
+    """A fulfillment order: what one location is to ship of the order."""
+
+    id: int
+    #: Shopify's ``FulfillmentOrderStatus``: ``OPEN``, ``IN_PROGRESS``, ``CLOSED``, ...
+    status: str
+    location_id: int | None = None
+    lines: list[FulfillmentOrderLine] = msgspec.field(default_factory=list)
+
+
+class OrderFulfillmentOrders(msgspec.Struct, frozen=True, kw_only=True):
+    """An order's fulfillment orders (the units still to ship, per assigned location)."""
+
+    order_id: int
+    fulfillment_status: str
+    items: list[FulfillmentOrderView]

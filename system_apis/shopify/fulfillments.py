@@ -43,10 +43,23 @@ from shared.problems import (
 )
 from shared.ratelimit.scripts import RedisClient
 from system_apis.shopify.admin import AdminGraphQL
+from system_apis.shopify.fulfillment_queries import (
+    FULFILLMENT,
+    FULFILLMENT_CANCEL,
+    FULFILLMENT_CREATE,
+    FULFILLMENT_ORDER,
+    ORDER_FULFILLMENT_ORDERS,
+    ORDER_FULFILLMENTS,
+    SEND_CONTEXT,
+    TRACKING_UPDATE,
+)
 from system_apis.shopify.fulfillment_schemas import (
     FulfilledLine,
+    FulfillmentOrderLine,
+    FulfillmentOrderView,
     FulfillmentSend,
     OrderFulfillment,
+    OrderFulfillmentOrders,
     OrderFulfillments,
     TrackingInfo,
     TrackingInput,
@@ -58,92 +71,6 @@ from system_apis.shopify.problems import (
     ShopifyUserErrors,
 )
 from system_apis.shopify.schemas import Fulfillment, FulfillmentCreate, FulfillmentTracking
-
-# Plain lists on Order and Fulfillment: their cost does not grow with ``first``.
-FULFILLMENTS_MAX = 50
-TRACKING_MAX = 50
-LINES_MAX = 100
-# Connections: the send context asks for at most this many fulfillment orders and lines each.
-FULFILLMENT_ORDERS_MAX = 5
-FULFILLMENT_ORDER_LINES_MAX = 25
-
-_FULFILLMENT = f"""
-  id name status displayStatus createdAt updatedAt
-  order {{ id }}
-  location {{ id }}
-  trackingInfo(first: {TRACKING_MAX}) {{ number url company }}
-  fulfillmentLineItems(first: {LINES_MAX}) {{ nodes {{ quantity lineItem {{ id sku }} }} }}
-"""
-
-ORDER_FULFILLMENTS = f"""
-query StrataOrderFulfillments($id: ID!) {{
-  order(id: $id) {{
-    id displayFulfillmentStatus
-    fulfillments(first: {FULFILLMENTS_MAX}) {{ {_FULFILLMENT} }}
-  }}
-}}
-"""
-
-FULFILLMENT = f"""
-query StrataFulfillment($id: ID!) {{
-  fulfillment(id: $id) {{ {_FULFILLMENT} }}
-}}
-"""
-
-_FULFILLMENT_ORDER = f"""
-  id orderId status
-  assignedLocation {{ location {{ id }} }}
-  lineItems(first: {FULFILLMENT_ORDER_LINES_MAX}) {{
-    nodes {{ id remainingQuantity lineItem {{ id }} }}
-  }}
-"""
-
-SEND_CONTEXT = f"""
-query StrataFulfillmentSendContext($id: ID!) {{
-  order(id: $id) {{
-    id
-    fulfillmentOrders(first: {FULFILLMENT_ORDERS_MAX}) {{ nodes {{ {_FULFILLMENT_ORDER} }} }}
-    fulfillments(first: {FULFILLMENTS_MAX}) {{ id }}
-  }}
-}}
-"""
-
-FULFILLMENT_ORDER = f"""
-query StrataFulfillmentOrder($id: ID!) {{
-  fulfillmentOrder(id: $id) {{ {_FULFILLMENT_ORDER} }}
-}}
-"""
-
-FULFILLMENT_CREATE = f"""
-mutation StrataFulfillmentSend($fulfillment: FulfillmentInput!) {{
-  fulfillmentCreate(fulfillment: $fulfillment) {{
-    fulfillment {{ {_FULFILLMENT} }}
-    userErrors {{ field message }}
-  }}
-}}
-"""
-
-TRACKING_UPDATE = f"""
-mutation StrataFulfillmentTrackingUpdate(
-  $id: ID!, $tracking: FulfillmentTrackingInput!, $notify: Boolean
-) {{
-  fulfillmentTrackingInfoUpdate(
-    fulfillmentId: $id, trackingInfoInput: $tracking, notifyCustomer: $notify
-  ) {{
-    fulfillment {{ {_FULFILLMENT} }}
-    userErrors {{ field message }}
-  }}
-}}
-"""
-
-FULFILLMENT_CANCEL = f"""
-mutation StrataFulfillmentCancel($id: ID!) {{
-  fulfillmentCancel(id: $id) {{
-    fulfillment {{ {_FULFILLMENT} }}
-    userErrors {{ field message }}
-  }}
-}}
-"""
 
 
 class FulfillmentSendInFlight(Conflict):
@@ -275,6 +202,43 @@ class FulfillmentSender:
             order_id=order_id,
             fulfillment_status=node.get("displayFulfillmentStatus") or "",
             items=[fulfillment_from(f, order_id) for f in node.get("fulfillments") or ()],
+        )
+
+    async def fulfillment_orders(self, shop: str, order_id: int) -> OrderFulfillmentOrders:
+        """The order's fulfillment orders with what is left on each line, as Shopify holds
+        them now (a sender matches a shipment's lines against them at send time)."""
+        data = await self.admin.execute(
+            shop,
+            "StrataOrderFulfillmentOrders",
+            ORDER_FULFILLMENT_ORDERS,
+            {"id": gid("Order", order_id)},
+        )
+        node = data.get("order")
+        if node is None:
+            raise ShopifyRecordNotFound(f"{shop} has no order {order_id}")
+        return OrderFulfillmentOrders(
+            order_id=order_id,
+            fulfillment_status=node.get("displayFulfillmentStatus") or "",
+            items=[
+                FulfillmentOrderView(
+                    id=_id(fo["id"]),
+                    status=fo.get("status") or "",
+                    location_id=number(
+                        ((fo.get("assignedLocation") or {}).get("location") or {}).get("id")
+                    ),
+                    lines=[
+                        FulfillmentOrderLine(
+                            id=_id(li["id"]),
+                            line_item_id=_id((li.get("lineItem") or {}).get("id")),
+                            sku=li.get("sku") or (li.get("lineItem") or {}).get("sku"),
+                            total_quantity=int(li.get("totalQuantity") or 0),
+                            remaining_quantity=int(li.get("remainingQuantity") or 0),
+                        )
+                        for li in (fo.get("lineItems") or {}).get("nodes") or ()
+                    ],
+                )
+                for fo in (node.get("fulfillmentOrders") or {}).get("nodes") or ()
+            ],
         )
 
     async def fulfillment(self, shop: str, fulfillment_id: int) -> OrderFulfillment:

@@ -1,0 +1,1 @@
+"""Fulfillment: ERP shipments to Shopify fulfillments, and every fulfillment of an order."""

@@ -1,0 +1,73 @@
+"""Settings of the fulfillment follower and sender (``STRATA_ORDERS_FULFILLMENT_*``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+#: The ERP's carrier names (Tryton's carrier party names) as Shopify knows them: Shopify
+#: links tracking numbers of carriers it recognises by name, and shows others as plain text.
+DEFAULT_CARRIERS: dict[str, str] = {
+    "DHL": "DHL Express",
+    "DHL Express": "DHL Express",
+    "DHL Parcel": "DHL eCommerce",
+    "UPS": "UPS",
+    "FedEx": "FedEx",
+    "USPS": "USPS",
+    "La Poste": "La Poste",
+    "Colissimo": "Colissimo",
+    "DPD": "DPD",
+    "GLS": "GLS",
+    "PostNL": "PostNL",
+    "Royal Mail": "Royal Mail",
+}
+
+
+class FulfillmentSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """How ERP shipments are followed and sent to Shopify as fulfillments."""
+
+    # Follow each ERP instance's shipment change feed (in every process that runs workers).
+    enabled: bool = True
+    # How often each ERP instance's feed is asked for changes (the lag's floor).
+    poll_interval: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 2.0
+    # Each poll asks again from this long before the newest change it saw: the ERP stamps a
+    # change when it writes it, not when it commits it, so a slow transaction's shipment
+    # would otherwise fall behind the watermark (changes seen twice are dropped by content).
+    overlap: Annotated[float, msgspec.Meta(ge=0, le=86400)] = 30.0
+    # A first poll of an instance (no watermark yet) starts this long ago: a new deployment
+    # does not re-send every shipment the ERP ever made.
+    initial_lookback: Annotated[float, msgspec.Meta(ge=0)] = 86400.0
+    page_size: Annotated[int, msgspec.Meta(ge=1, le=200)] = 100
+    consumer_group: str = "fulfillment"
+    worker_concurrency: Annotated[int, msgspec.Meta(ge=1, le=256)] = 8
+    # Per shop (domain, or ``*``): whether Shopify e-mails the customer when a shipment is
+    # recorded (and when its tracking changes). Shopify's own admin notifies by default.
+    notify_customer: dict[str, bool] = msgspec.field(default_factory=lambda: {"*": True})
+    # ERP carrier name -> Shopify's name for it (unlisted names are sent as they are).
+    carriers: dict[str, str] = msgspec.field(default_factory=lambda: dict(DEFAULT_CARRIERS))
+    # ``<instance>:<warehouse code>`` (or ``<instance>:*``) -> the Shopify location id its
+    # shipments leave from, per shop as ``<shop>|<instance>:<warehouse>``. Unmapped: a
+    # shipment's lines match the fulfillment orders of whichever one location has them all.
+    locations: dict[str, int] = {}
+
+    def notify(self, shop: str) -> bool:
+        if shop in self.notify_customer:
+            return self.notify_customer[shop]
+        return self.notify_customer.get("*", True)
+
+    def carrier(self, name: str | None) -> str | None:
+        if not name:
+            return None
+        return self.carriers.get(name, name)
+
+    def location(self, shop: str, instance: str, warehouse: str | None) -> int | None:
+        for key in (
+            f"{shop}|{instance}:{warehouse}",
+            f"{shop}|{instance}:*",
+            f"{instance}:{warehouse}",
+            f"{instance}:*",
+        ):
+            if key in self.locations:
+                return self.locations[key]
+        return None
