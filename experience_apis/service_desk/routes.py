@@ -89,10 +89,12 @@ class ServiceDeskController(Controller):
         shop: Annotated[str, SHOP],
         order_id: Annotated[str, ORDER_ID],
     ) -> Response[AgentOrderContext]:
-        """The order as the customer saw it, its ERP number and status, shipments with
-        tracking links, returns, invoices, credit notes and refunds, open pipeline exceptions
-        and a timeline. A part whose system is down is listed in `sections` as `unavailable`
-        and the rest is served. Another account's shop answers 404, as an unknown order does."""
+        """The order as the customer saw it, its ERP number and status, shipments (ERP
+        shipments and Shopify fulfillments, whichever side made them) with carrier and a
+        tracking link per parcel (`awaiting_shopify`: shipped by the ERP, not yet in Shopify),
+        returns, invoices, credit notes and refunds, open pipeline exceptions and a timeline.
+        A part whose system is down is listed in `sections` as `unavailable` and the rest is
+        served. Another account's shop answers 404, as an unknown order does."""
         principal = _principal(request)
         # Checked before any read, and concealed: another tenant's orders don't exist here.
         ensure_tenant_may_see(principal, shop, conceal=True)

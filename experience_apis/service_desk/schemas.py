@@ -55,8 +55,20 @@ class PipelineView(msgspec.Struct, frozen=True, kw_only=True):
     correlation_id: str | None = None
 
 
+class TrackingView(msgspec.Struct, frozen=True, kw_only=True):
+    """One parcel's tracking number and link (https: the carrier's own, or its public page)."""
+
+    number: str | None = None
+    url: str | None = None
+
+
 class ShipmentView(msgspec.Struct, frozen=True, kw_only=True):
-    """A parcel: an ERP shipment, or a Shopify fulfillment (``source``) with its tracking."""
+    """A parcel: an ERP shipment, or a Shopify fulfillment (``source``) with its tracking.
+
+    ``tracking_number`` and ``tracking_url`` are the first parcel's; ``tracking`` lists every
+    parcel. ``awaiting_shopify``: the ERP shipped it, and Shopify has no fulfillment of it yet
+    (``state`` ``failed`` when it can't be sent: the order's exceptions say why).
+    """
 
     source: Literal["erp", "shopify"] = "erp"
     number: str
@@ -65,6 +77,8 @@ class ShipmentView(msgspec.Struct, frozen=True, kw_only=True):
     tracking_number: str | None = None
     tracking_url: str | None = None
     shipped_at: dt.datetime | None = None
+    tracking: list[TrackingView] = []
+    awaiting_shopify: bool = False
 
 
 class InvoiceView(msgspec.Struct, frozen=True, kw_only=True):
@@ -211,6 +225,26 @@ class UpStep(msgspec.Struct, kw_only=True):
     detail: str | None = None
 
 
+class UpRecordedTracking(msgspec.Struct, kw_only=True):
+    number: str | None = None
+    url: str | None = None
+
+
+class UpRecordedFulfillment(msgspec.Struct, kw_only=True):
+    """A fulfillment the orders process keeps for the order: an ERP shipment or a fulfillment
+    made in Shopify."""
+
+    source: str
+    state: str
+    fulfillment_id: int | None = None
+    name: str | None = None
+    shipment_id: str | None = None
+    shipment_number: str | None = None
+    carrier: str | None = None
+    tracking: list[UpRecordedTracking] = []
+    shipped_at: float | None = None
+
+
 class UpPipeline(msgspec.Struct, kw_only=True):
     state: str
     erp_instance: str | None = None
@@ -219,6 +253,7 @@ class UpPipeline(msgspec.Struct, kw_only=True):
     correlation_id: str | None = None
     received_at: float
     updated_at: float
+    fulfillments: list[UpRecordedFulfillment] = []
 
 
 class UpSalesOrder(msgspec.Struct, kw_only=True):

@@ -32,9 +32,11 @@ from experience_apis.service_desk.schemas import (
     SectionState,
     ShipmentView,
     TimelineEntry,
+    TrackingView,
     UpCustomerOrderPage,
     UpFulfillment,
     UpOrderContext,
+    UpRecordedFulfillment,
     UpShipment,
     UpTracking,
 )
@@ -116,6 +118,17 @@ def agent_order_list(page: UpCustomerOrderPage) -> AgentOrderList:
     )
 
 
+def _tracking(
+    carrier: str | None, parcels: list[tuple[str | None, str | None]]
+) -> list[TrackingView]:
+    """Every parcel's number and link (the given https link, else the carrier's page)."""
+    views = [
+        TrackingView(number=number, url=tracking_link(carrier, number, url))
+        for number, url in parcels
+    ]
+    return [v for v in views if v.number or v.url]
+
+
 def _shipment(s: UpShipment) -> ShipmentView:
     return ShipmentView(
         number=s.number or s.id,
@@ -124,11 +137,16 @@ def _shipment(s: UpShipment) -> ShipmentView:
         tracking_number=s.tracking_number,
         tracking_url=tracking_link(s.carrier, s.tracking_number, s.tracking_url),
         shipped_at=s.shipped_at,
+        tracking=_tracking(s.carrier, [(s.tracking_number, s.tracking_url)]),
     )
 
 
-def _fulfillment(f: UpFulfillment) -> ShipmentView:
+def _fulfillment(f: UpFulfillment, recorded: UpRecordedFulfillment | None) -> ShipmentView:
     first = f.tracking[0] if f.tracking else UpTracking()
+    # Shopify names the carrier per tracking entry; the record keeps the shipment's.
+    carrier = next((t.company for t in f.tracking if t.company), None) or (
+        recorded.carrier if recorded else None
+    )
     shipped = None
     if f.created_at:
         with contextlib.suppress(ValueError):
@@ -137,11 +155,67 @@ def _fulfillment(f: UpFulfillment) -> ShipmentView:
         source="shopify",
         number=f.name or str(f.id),
         state=(f.status or "fulfilled").lower(),
-        carrier=first.company,
+        carrier=carrier,
         tracking_number=first.number,
-        tracking_url=tracking_link(first.company, first.number, first.url),
+        tracking_url=tracking_link(first.company or carrier, first.number, first.url),
         shipped_at=shipped,
+        tracking=[
+            TrackingView(number=t.number, url=tracking_link(t.company or carrier, t.number, t.url))
+            for t in f.tracking
+            if t.number or t.url
+        ],
     )
+
+
+def _recorded(r: UpRecordedFulfillment) -> ShipmentView:
+    """A fulfillment from the orders process's records: an ERP shipment Shopify has no
+    fulfillment of yet, or (while Shopify is not answering) one it holds."""
+    tracking = _tracking(r.carrier, [(t.number, t.url) for t in r.tracking])
+    awaiting = r.fulfillment_id is None and r.state in ("pending", "failed")
+    return ShipmentView(
+        source="erp" if awaiting else "shopify",
+        number=(r.shipment_number or r.shipment_id or "?")
+        if awaiting
+        else (r.name or str(r.fulfillment_id)),
+        state="shipped" if r.state == "pending" else r.state,
+        carrier=r.carrier,
+        tracking_number=tracking[0].number if tracking else None,
+        tracking_url=tracking[0].url if tracking else None,
+        shipped_at=dt.datetime.fromtimestamp(r.shipped_at, dt.UTC) if r.shipped_at else None,
+        tracking=tracking,
+        awaiting_shopify=awaiting,
+    )
+
+
+def _with_fulfillments(
+    erp_shipments: list[ShipmentView],
+    shopify: list[UpFulfillment] | None,
+    recorded: list[UpRecordedFulfillment],
+) -> list[ShipmentView]:
+    """The ERP's shipments, then Shopify's fulfillments, with what the orders process's
+    records add: which ERP shipment Shopify has no fulfillment of yet (added when the ERP's
+    list lacks it), a carrier Shopify did not name, and the fulfillments Shopify holds when
+    the Shopify order could not be read."""
+    shipments = list(erp_shipments)
+    for r in recorded:
+        if (
+            r.source != "erp"
+            or r.fulfillment_id is not None
+            or r.state not in ("pending", "failed")
+        ):
+            continue
+        names = {r.shipment_number, r.shipment_id} - {None}
+        at = next(
+            (i for i, v in enumerate(shipments) if v.source == "erp" and v.number in names), None
+        )
+        if at is None:
+            shipments.append(_recorded(r))
+        else:
+            shipments[at] = msgspec.structs.replace(shipments[at], awaiting_shopify=True)
+    if shopify is None:
+        return shipments + [_recorded(r) for r in recorded if r.fulfillment_id is not None]
+    by_id = {r.fulfillment_id: r for r in recorded if r.fulfillment_id is not None}
+    return shipments + [_fulfillment(f, by_id.get(f.id)) for f in shopify]
 
 
 def agent_context(up: UpOrderContext) -> AgentOrderContext:
@@ -195,9 +269,11 @@ def agent_context(up: UpOrderContext) -> AgentOrderContext:
         if status is not None
         else None
     )
-    shipments = [_shipment(s) for s in up.shipments.items if not s.is_return]
-    if shopify is not None:
-        shipments += [_fulfillment(f) for f in shopify.fulfillments]
+    shipments = _with_fulfillments(
+        [_shipment(s) for s in up.shipments.items if not s.is_return],
+        shopify.fulfillments if shopify is not None else None,
+        status.fulfillments if status is not None else [],
+    )
     returns = [_shipment(s) for s in up.shipments.items if s.is_return]
     invoices = [
         InvoiceView(

@@ -34,11 +34,19 @@ class InventoryAnswer(msgspec.Struct, frozen=True, kw_only=True):
     complete: bool = True
 
 
-class PipelineShipment(msgspec.Struct, frozen=True, kw_only=True):
-    """A shipment as the orders process reports it (once it reports shipments)."""
+class PipelineTracking(msgspec.Struct, frozen=True, kw_only=True):
+    number: str | None = None
+    url: str | None = None
 
-    tracking_url: str | None = None
+
+class PipelineFulfillment(msgspec.Struct, frozen=True, kw_only=True):
+    """A fulfillment as the orders process reports it: an ERP shipment or one made in
+    Shopify (``state``: ``pending`` while Shopify has no fulfillment of the shipment yet)."""
+
+    source: str = "erp"
+    state: str
     carrier: str | None = None
+    tracking: list[PipelineTracking] = []
     shipped_at: float | None = None
     delivered_at: float | None = None
 
@@ -50,7 +58,8 @@ class PipelineStatus(msgspec.Struct, frozen=True, kw_only=True):
     order_id: str
     state: str
     updated_at: float
-    shipments: list[PipelineShipment] = []
+    fulfillment_status: str | None = None
+    fulfillments: list[PipelineFulfillment] = []
 
 
 class _ProcessApi:

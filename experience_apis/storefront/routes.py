@@ -100,7 +100,9 @@ class StorefrontController(Controller):
         ] = None,
     ) -> CustomerOrderStatus:
         """The order's status in customer words (received, confirmed, shipped, delivered,
-        cancelled), whether it has shipped, and tracking links once there are any. A Shopify
+        cancelled), whether it has shipped, how much of it has (`fulfillment`: unfulfilled,
+        partially_shipped, shipped, delivered), and a tracking link per parcel (https only,
+        with its carrier) once there are any, whether the ERP or Shopify shipped it. A Shopify
         session token sees its own shop's orders only; any other order is 404. Service
         callers name the shop with `shop` (422 without it)."""
         principal = request.user

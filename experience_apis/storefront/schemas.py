@@ -8,6 +8,8 @@ import msgspec
 
 StockWord = Literal["in_stock", "low_stock", "out_of_stock", "unknown"]
 CustomerOrderState = Literal["received", "confirmed", "shipped", "delivered", "cancelled"]
+#: How much of the order is on its way: ``partially_shipped`` while some of it still waits.
+CustomerFulfillment = Literal["unfulfilled", "partially_shipped", "shipped", "delivered"]
 
 
 class ShelfStock(msgspec.Struct, frozen=True, kw_only=True):
@@ -29,12 +31,20 @@ class StorefrontAvailability(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class TrackingLink(msgspec.Struct, frozen=True, kw_only=True):
+    """A parcel's page at its carrier (https only)."""
+
     url: str
     carrier: str | None = None
+    number: str | None = None
 
 
 class CustomerOrderStatus(msgspec.Struct, frozen=True, kw_only=True):
-    """An order's status in words for its customer, with no ERP detail and no personal data."""
+    """An order's status in words for its customer, with no ERP detail and no personal data.
+
+    ``status`` is the order's stage (an order partly on its way reads ``shipped``);
+    ``fulfillment`` says how much of it has shipped (``partially_shipped`` while some of it
+    still waits), with a tracking link per parcel in ``tracking``.
+    """
 
     order: str
     status: CustomerOrderState
@@ -42,3 +52,4 @@ class CustomerOrderStatus(msgspec.Struct, frozen=True, kw_only=True):
     shipped: bool
     tracking: list[TrackingLink]
     updated_at: float
+    fulfillment: CustomerFulfillment | None = None

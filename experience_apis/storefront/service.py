@@ -5,8 +5,13 @@ Free of HTTP; the routes feed it the process APIs' answers.
 
 from __future__ import annotations
 
-from experience_apis.storefront.clients import InventoryAnswer, PipelineStatus
+from experience_apis.storefront.clients import (
+    InventoryAnswer,
+    PipelineFulfillment,
+    PipelineStatus,
+)
 from experience_apis.storefront.schemas import (
+    CustomerFulfillment,
     CustomerOrderState,
     CustomerOrderStatus,
     ShelfStock,
@@ -18,6 +23,7 @@ from experience_apis.storefront.schemas import (
 # Pipeline states that mean the ERP has taken the order.
 _CONFIRMED = frozenset({"posted", "acknowledged"})
 _SHIPPED = frozenset({"shipped", "fulfilled", "partially_fulfilled"})
+PARTLY_SHIPPED = "Part of your order is on its way; the rest will follow."
 MESSAGES: dict[CustomerOrderState, str] = {
     "received": "We have received your order and are getting it ready.",
     "confirmed": "Your order is confirmed and is being prepared for shipping.",
@@ -43,35 +49,69 @@ def shelf_stock(answer: InventoryAnswer, low_stock_threshold: int) -> Storefront
     return StorefrontAvailability(items=items)
 
 
+def parcels(pipeline: PipelineStatus) -> list[PipelineFulfillment]:
+    """The fulfillments that are out: fulfilled in Shopify, or shipped by the ERP and on their
+    way to Shopify (``pending``, or ``failed`` to reach it: the goods left all the same)."""
+    return [
+        f
+        for f in pipeline.fulfillments
+        if f.state == "fulfilled" or (f.source == "erp" and f.state in ("pending", "failed"))
+    ]
+
+
+def fulfillment_word(
+    pipeline: PipelineStatus, out: list[PipelineFulfillment]
+) -> CustomerFulfillment:
+    """How much of the order is out, from Shopify's fulfillment status and the parcels.
+
+    With no word from Shopify, parcels read as the whole order (as before fulfillment status
+    was known); parcels while Shopify says less than fulfilled read as part of it.
+    """
+    said = pipeline.fulfillment_status
+    if not out:
+        if said == "fulfilled":
+            return "shipped"
+        return "partially_shipped" if said == "partially_fulfilled" else "unfulfilled"
+    if said in ("partially_fulfilled", "unfulfilled"):
+        return "partially_shipped"
+    return "delivered" if all(f.delivered_at is not None for f in out) else "shipped"
+
+
 def customer_status(order: str, pipeline: PipelineStatus) -> CustomerOrderStatus:
     """The customer's view of a pipeline status: no ERP names, numbers or internal errors.
 
     An order held in the exception queue still reads "received": fixing it is our business,
     and the customer's order stands.
     """
-    shipments = pipeline.shipments
+    out = parcels(pipeline)
+    fulfillment = fulfillment_word(pipeline, out)
     state: CustomerOrderState
     if pipeline.state == "cancelled":
         state = "cancelled"
-    elif shipments and all(s.delivered_at is not None for s in shipments):
+    elif fulfillment == "delivered":
         state = "delivered"
-    elif shipments or pipeline.state in _SHIPPED:
+    elif fulfillment != "unfulfilled" or pipeline.state in _SHIPPED:
         state = "shipped"
     elif pipeline.state in _CONFIRMED:
         state = "confirmed"
     else:
         state = "received"
     tracking = [
-        TrackingLink(url=s.tracking_url, carrier=s.carrier)
-        for s in shipments
+        TrackingLink(url=t.url, carrier=f.carrier, number=t.number)
+        for f in out
+        for t in f.tracking
         # Only https links reach a customer's browser: never javascript: or plain http.
-        if s.tracking_url and s.tracking_url.startswith("https://")
+        if t.url and t.url.startswith("https://")
     ]
+    message = MESSAGES[state]
+    if state == "shipped" and fulfillment == "partially_shipped":
+        message = PARTLY_SHIPPED
     return CustomerOrderStatus(
         order=order,
         status=state,
-        message=MESSAGES[state],
+        message=message,
         shipped=state in ("shipped", "delivered"),
         tracking=tracking,
         updated_at=pipeline.updated_at,
+        fulfillment=fulfillment,
     )

@@ -96,6 +96,14 @@ async def orders_runtime(settings: OrdersSettings) -> AsyncIterator[OrdersRuntim
     shopify_http = make_client(settings.shopify_api_url, shopify_http_settings(settings), auth=auth)
     pipeline = PipelineStore(redis)
     exceptions = ExceptionStore(redis)
+    fulfillment = fulfillment_parts(
+        redis,
+        settings.fulfillment,
+        erp_http=erp_http,
+        shopify_http=shopify_http,
+        pipeline=pipeline,
+        exceptions=exceptions,
+    )
     service = OrdersService(
         settings,
         pipeline=pipeline,
@@ -106,14 +114,7 @@ async def orders_runtime(settings: OrdersSettings) -> AsyncIterator[OrdersRuntim
         stream=RedisOrderStream(redis, settings.streams),
         erps={name: ErpClient(name, client) for name, client in erp_http.items()},
         shopify=ShopifyClient(shopify_http),
-    )
-    fulfillment = fulfillment_parts(
-        redis,
-        settings.fulfillment,
-        erp_http=erp_http,
-        shopify_http=shopify_http,
-        pipeline=pipeline,
-        exceptions=exceptions,
+        fulfillments=fulfillment.records,
     )
     runtime = OrdersRuntime(
         settings=settings,

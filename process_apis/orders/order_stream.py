@@ -1,9 +1,18 @@
-"""The orders stream as the service writes to it: replays and channel orders, typed entries."""
+"""The orders stream as the service writes to it: replays and channel orders, typed entries;
+and the shipments stream, for a replayed shipment change."""
 
 from __future__ import annotations
 
 from shared.events import RedisClient, publish
-from shared.streams import ORDERS, StreamEntry, WebhookStreams, encode_entry
+from shared.streams import (
+    ORDERS,
+    SHIPMENTS_STREAM,
+    ShipmentChange,
+    StreamEntry,
+    WebhookStreams,
+    encode_entry,
+    encode_shipment_change,
+)
 
 
 class RedisOrderStream:
@@ -21,3 +30,7 @@ class RedisOrderStream:
     async def append(self, entry: StreamEntry) -> str:
         """Append the entry (with the current trace context unless it carries one)."""
         return await publish(self.redis, self.stream_for(entry.shop), encode_entry(entry))
+
+    async def append_shipment(self, change: ShipmentChange) -> str:
+        """Append an ERP shipment change to the shipments stream (an operator's replay)."""
+        return await publish(self.redis, SHIPMENTS_STREAM, encode_shipment_change(change))

@@ -4,17 +4,31 @@ One hash per order (state, ERP instance and reference, correlation id) and one l
 under one hash tag, written together in a transaction. The order lock's fencing counter sits
 under the same hash tag, so a record made under the lock checks its token against the newest
 drawn in the same script that writes it (no read-then-write gap).
+
+An order's status carries its fulfillments, read from the
+:class:`~process_apis.orders.fulfillment.records.FulfillmentRecords` beside it (same hash
+tag), so every reader of the status (the status route, the order context) sees them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
-from typing import Any
+from typing import Any, get_args
 
 import msgspec
 
+from process_apis.orders.fulfillment.records import (
+    FulfillmentRecords,
+    order_fulfillment_status,
+)
 from process_apis.orders.ports import OrderLockLost
-from process_apis.orders.schemas import OrderStatus, PipelineStep
+from process_apis.orders.schemas import (
+    OrderFulfillment,
+    OrderFulfillmentStatus,
+    OrderStatus,
+    PipelineStep,
+)
 from shared.events import RedisClient
 
 _STEP = msgspec.json.Encoder()
@@ -43,10 +57,19 @@ def fence_key(prefix: str, shop: str, order_id: str) -> str:
 class PipelineStore:
     """Pipeline status in Redis (:class:`~process_apis.orders.ports.OrderPipeline`)."""
 
-    def __init__(self, redis: RedisClient, prefix: str = "strata:orders") -> None:
-        """Records under ``prefix``, which the order locks share (their fencing counters)."""
+    def __init__(
+        self,
+        redis: RedisClient,
+        prefix: str = "strata:orders",
+        *,
+        fulfillments: FulfillmentRecords | None = None,
+    ) -> None:
+        """Records under ``prefix``, which the order locks share (their fencing counters);
+        the orders' fulfillments are read from ``fulfillments`` (by default the records
+        under the same prefix)."""
         self.redis = redis
         self.prefix = prefix
+        self.fulfillments = fulfillments or FulfillmentRecords(redis, prefix)
         self._fenced_record = redis.register_script(_FENCED_RECORD)
 
     def _keys(self, shop: str, order_id: str) -> tuple[str, str]:
@@ -103,13 +126,28 @@ class PipelineStore:
 
     async def status(self, shop: str, order_id: str) -> OrderStatus | None:
         summary, steps = self._keys(shop, order_id)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hgetall(summary)
-            pipe.lrange(steps, 0, -1)
-            raw, raw_steps = await pipe.execute()
+
+        async def read() -> tuple[Any, Any]:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.hgetall(summary)
+                pipe.lrange(steps, 0, -1)
+                raw, raw_steps = await pipe.execute()
+            return raw, raw_steps
+
+        (raw, raw_steps), records = await asyncio.gather(
+            read(), self.fulfillments.list(shop, order_id)
+        )
         if not raw:
             return None
         fields = {_text(k): _text(v) for k, v in raw.items()}
+        said = fields.get("fulfillment_status")
+        fulfillment_status: OrderFulfillmentStatus | None = None
+        if said in _FULFILLMENT_STATUSES:
+            fulfillment_status = said  # type: ignore[assignment]
+        elif records:
+            # No order webhook said it yet: what the records show, not knowing the units
+            # ordered (partial only while a shipment waits for Shopify).
+            fulfillment_status = order_fulfillment_status(records, None)  # type: ignore[assignment]
         return OrderStatus(
             shop=shop,
             order_id=order_id,
@@ -122,7 +160,12 @@ class PipelineStore:
             received_at=float(fields.get("received_at", "0")),
             updated_at=float(fields.get("updated_at", "0")),
             steps=[_STEP_DECODER.decode(s) for s in raw_steps],
+            fulfillment_status=fulfillment_status,
+            fulfillments=[OrderFulfillment.of(r) for r in records],
         )
+
+
+_FULFILLMENT_STATUSES = frozenset(get_args(OrderFulfillmentStatus))
 
 
 def _text(value: Any) -> str:

@@ -35,7 +35,7 @@ import msgspec
 
 from process_apis.orders.schemas import ExceptionState, OrderException, OrderStatus
 from shared.models import Money, OrderLine, ReturnLine, SalesOrder, SalesOrderDraft
-from shared.streams import StreamEntry
+from shared.streams import ShipmentChange, StreamEntry
 
 
 class LineChange(msgspec.Struct, frozen=True, kw_only=True):
@@ -174,6 +174,9 @@ class OrderStream(Protocol):
 
     async def append(self, entry: StreamEntry) -> str:
         """Append the entry; return its stream entry id."""
+
+    async def append_shipment(self, change: ShipmentChange) -> str:
+        """Append an ERP shipment change to the shipments stream; return its entry id."""
 
 
 class ErpOrders(Protocol):

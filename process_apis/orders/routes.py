@@ -69,7 +69,10 @@ class OrdersController(Controller):
         order_id: Annotated[str, ORDER_ID],
     ) -> OrderStatus:
         """Every step of the order's way (received, validated, routed, posted, acknowledged,
-        exception) with its timestamp, its ERP instance and ERP order number."""
+        exception, and the fulfillment steps) with its timestamp, its ERP instance and ERP
+        order number, how much of it Shopify says has shipped (`fulfillment_status`), and
+        each fulfillment with carrier and tracking: ERP shipments (`pending` until Shopify
+        has them) and fulfillments made in Shopify."""
         status = await orders.pipeline.status(shop, order_id)
         if status is None:
             raise OrderNotTracked(f"No order {order_id} of {shop} has entered the pipeline")

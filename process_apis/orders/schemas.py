@@ -6,7 +6,16 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from process_apis.orders.fulfillment.records import (
+    FulfillmentRecord,
+    FulfillmentSource,
+    FulfillmentState,
+)
 from shared.models import SalesOrderDraft
+
+#: Shopify's word for how much of an order has shipped (its REST ``fulfillment_status``, with
+#: ``null`` read as ``unfulfilled`` and ``partial`` as ``partially_fulfilled``).
+OrderFulfillmentStatus = Literal["unfulfilled", "partially_fulfilled", "fulfilled"]
 
 
 class PipelineStep(msgspec.Struct, frozen=True, kw_only=True):
@@ -29,6 +38,79 @@ class OrderStatus(msgspec.Struct, kw_only=True):
     received_at: float
     updated_at: float
     steps: list[PipelineStep]
+    #: How much of the order Shopify says has shipped; null until Strata has heard of any
+    #: fulfillment of it.
+    fulfillment_status: OrderFulfillmentStatus | None = None
+    #: Every fulfillment, oldest first: ERP shipments (sent to Shopify by Strata, or still
+    #: pending) and fulfillments made in Shopify (a warehouse fulfilling there).
+    fulfillments: list[OrderFulfillment] = []
+
+
+class FulfillmentTrackingView(msgspec.Struct, frozen=True, kw_only=True):
+    """One parcel's tracking number and the carrier's link for it (as given: check the scheme
+    before showing it to anyone)."""
+
+    number: str | None = None
+    url: str | None = None
+
+
+class FulfillmentLineView(msgspec.Struct, frozen=True, kw_only=True):
+    sku: str | None = None
+    quantity: int
+    line_item_id: int | None = None
+
+
+class OrderFulfillment(msgspec.Struct, frozen=True, kw_only=True):
+    """One fulfillment of an order (epoch seconds for instants).
+
+    ``source`` says who shipped: ``erp`` (an ERP shipment, which Strata sends to Shopify) or
+    ``shopify`` (made in Shopify, e.g. by a third-party warehouse). ``state``: ``pending`` (the
+    ERP shipped; Shopify has no fulfillment of it yet), ``fulfilled``, ``cancelled``,
+    ``failed`` (it can't be sent: the exception says why). ``display_status`` is Shopify's
+    (``IN_TRANSIT``, ``DELIVERED``, ...).
+    """
+
+    source: FulfillmentSource
+    state: FulfillmentState
+    fulfillment_id: int | None = None
+    name: str | None = None
+    display_status: str | None = None
+    erp_instance: str | None = None
+    shipment_id: str | None = None
+    shipment_number: str | None = None
+    carrier: str | None = None
+    tracking: list[FulfillmentTrackingView] = []
+    lines: list[FulfillmentLineView] = []
+    shipped_at: float | None = None
+    fulfilled_at: float | None = None
+    delivered_at: float | None = None
+    error: str | None = None
+    exception_id: str | None = None
+
+    @classmethod
+    def of(cls, record: FulfillmentRecord) -> OrderFulfillment:
+        """The view of a stored record (its key and bookkeeping left out)."""
+        return cls(
+            source=record.source,
+            state=record.state,
+            fulfillment_id=record.fulfillment_id,
+            name=record.name,
+            display_status=record.display_status,
+            erp_instance=record.erp_instance,
+            shipment_id=record.shipment_id,
+            shipment_number=record.shipment_number,
+            carrier=record.carrier,
+            tracking=[FulfillmentTrackingView(number=t.number, url=t.url) for t in record.tracking],
+            lines=[
+                FulfillmentLineView(sku=x.sku, quantity=x.quantity, line_item_id=x.line_item_id)
+                for x in record.lines
+            ],
+            shipped_at=record.shipped_at,
+            fulfilled_at=record.fulfilled_at,
+            delivered_at=record.delivered_at,
+            error=record.error,
+            exception_id=record.exception_id,
+        )
 
 
 ExceptionState = Literal["open", "replayed", "resolved"]

@@ -28,7 +28,9 @@ Exactly once, without holes:
 Orders that change after posting (``orders/edited``, ``orders/updated`` with other lines) and
 cancellations are followed in the ERP by :class:`~process_apis.orders.changes.OrderChanges`,
 under the same lock and fencing token; an edit of an order never seen is posted here, as
-Shopify has it now.
+Shopify has it now. Fulfillments Shopify tells of (``fulfillments/*``, ``orders/fulfilled``,
+``orders/partially_fulfilled``) are recorded by
+:class:`~process_apis.orders.fulfillment.webhooks.ShopifyFulfillments`, under the same lock.
 """
 
 from __future__ import annotations
@@ -52,6 +54,12 @@ from process_apis.orders.changes import (
 )
 from process_apis.orders.downstream import answer_within
 from process_apis.orders.exceptions import exception_id
+from process_apis.orders.fulfillment.records import FulfillmentRecords
+from process_apis.orders.fulfillment.webhooks import (
+    SHOPIFY_FULFILLMENT_TOPICS,
+    ShopifyFulfillments,
+    fulfillment_order_id,
+)
 from process_apis.orders.mapping import MappingError, to_sales_order
 from process_apis.orders.ports import (
     FINAL_STATES,
@@ -80,11 +88,13 @@ from shared.streams import (
     ORDERS_EDITED,
     ORDERS_PAID,
     ORDERS_UPDATED,
+    SHIPMENT_TOPIC,
     ChannelOrder,
     MalformedEntry,
     StreamEntry,
     WebhookEvent,
     decode_entry,
+    decode_shipment_change,
 )
 
 LATE_CREATES = frozenset({ORDERS_UPDATED, ORDERS_PAID})
@@ -162,6 +172,7 @@ class OrdersService:
         stream: OrderStream,
         erps: Mapping[str, ErpOrders],
         shopify: ShopifyOrders,
+        fulfillments: FulfillmentRecords | None = None,
     ) -> None:
         self.settings = settings
         self.pipeline = pipeline
@@ -172,6 +183,8 @@ class OrdersService:
         self.stream = stream
         self.erps = dict(erps)
         self.shopify = shopify
+        self.fulfillments = fulfillments
+        self.shopify_fulfillments = ShopifyFulfillments(pipeline, fulfillments)
         self._inflight = {name: asyncio.Semaphore(settings.erp_max_inflight) for name in erps}
         self.changes = OrderChanges(
             settings,
@@ -195,7 +208,7 @@ class OrdersService:
         body: dict[str, Any] = {}
         if isinstance(event, ChannelOrder):
             order_id = event.order_id
-        elif event.topic not in ORDER_TOPICS:
+        elif event.topic not in ORDER_TOPICS and event.topic not in SHOPIFY_FULFILLMENT_TOPICS:
             return  # other topics are consumed by other processes from the same stream
         else:
             body = _decode_body(event.body)
@@ -212,6 +225,8 @@ class OrdersService:
                     await self._post_channel_order(held, event)
                 elif event.topic == ORDERS_CREATE:
                     await self._post_shopify_order(held, body, event.topic)
+                elif event.topic in SHOPIFY_FULFILLMENT_TOPICS:
+                    await self.shopify_fulfillments.handle(held, event.topic, body)
                 elif event.topic in ORDER_CHANGES:
                     await self._order_changed(held, event.topic, body)
                 elif event.topic in LATE_CREATES:
@@ -470,6 +485,8 @@ class OrdersService:
         record = await self.exceptions.get(ex_id)
         if record is None:
             raise LookupError(ex_id)
+        if record.topic == SHIPMENT_TOPIC:
+            return await self._replay_shipment(record, body)
         try:
             original = decode_entry(record.payload)
         except MalformedEntry as exc:
@@ -486,6 +503,24 @@ class OrdersService:
         await self.pipeline.record(
             record.shop, record.order_id, "replayed", state="received", detail=ex_id
         )
+        return marked, entry_id
+
+    async def _replay_shipment(
+        self, record: OrderException, body: dict[str, Any] | None
+    ) -> tuple[OrderException, str]:
+        """An ERP shipment the fulfillment sender could not send: its change goes back on
+        the shipments stream (with an edited shipment, if given); the order's pipeline state
+        stays what it is (the order itself stands)."""
+        try:
+            change = decode_shipment_change(record.payload)
+        except MalformedEntry as exc:
+            raise NotReplayable(f"exception {record.id} holds no shipment change: {exc}") from exc
+        if body is not None:
+            change = msgspec.structs.replace(change, body=msgspec.json.encode(body).decode())
+        entry_id = await self.stream.append_shipment(change)
+        marked = await self.exceptions.mark(record.id, "replayed")
+        assert marked is not None
+        await self.pipeline.record(record.shop, record.order_id, "replayed", detail=record.id)
         return marked, entry_id
 
     async def accept_channel_order(
@@ -537,6 +572,8 @@ def _order_id(topic: str, body: dict[str, Any]) -> str:
     if topic == ORDERS_EDITED:
         edit = body.get("order_edit")
         return str(edit.get("order_id") or "") if isinstance(edit, dict) else ""
+    if topic in SHOPIFY_FULFILLMENT_TOPICS:
+        return fulfillment_order_id(topic, body)
     return str(body.get("id", ""))
 
 

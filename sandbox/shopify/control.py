@@ -13,10 +13,19 @@ from sandbox.shopify import commerce
 from sandbox.shopify.bulk import BulkViews
 from sandbox.shopify.catalogue import delete_product
 from sandbox.shopify.commerce import CommerceError, OrderDraft, OrderEditRequest, OrderPatch
+from sandbox.shopify.fulfillments import (
+    AdminFulfillment,
+    AdminTrackingUpdate,
+    cancel_fulfillment,
+    find_fulfillment,
+    fulfil_in_admin,
+    fulfillment_view,
+    update_tracking,
+)
 from sandbox.shopify.payloads import order_payload
 from sandbox.shopify.service import ShopifySandbox, UnknownShop
 from sandbox.shopify.settings import LocationSpec, ShopSpec
-from sandbox.shopify.state import Order, Shop
+from sandbox.shopify.state import Fulfillment, Order, Shop
 from shared.problems import NotFound, ValidationFailed
 
 
@@ -137,6 +146,16 @@ def _order(
     if order is None:
         raise NotFound(f"No order {order_id} in {shop.domain}")
     return shop, order
+
+
+def _fulfillment(
+    sandbox: ShopifySandbox, domain: FromPath[str], fulfillment_id: FromPath[int]
+) -> tuple[Shop, Order, Fulfillment]:
+    shop = _shop(sandbox, domain)
+    found = find_fulfillment(shop, fulfillment_id)
+    if found is None:
+        raise NotFound(f"No fulfillment {fulfillment_id} in {shop.domain}")
+    return shop, *found
 
 
 def _rejected(exc: CommerceError) -> ValidationFailed:
@@ -282,6 +301,76 @@ class SandboxControl(Controller):
         except CommerceError as exc:
             raise _rejected(exc) from None
         return order_view(shop, order)
+
+    @post(
+        "/shops/{domain:str}/orders/{order_id:int}/fulfillments",
+        operation_id="fulfilSandboxOrder",
+        status_code=201,
+    )
+    async def fulfil_order(
+        self,
+        state: State,
+        domain: FromPath[str],
+        order_id: FromPath[int],
+        data: JSONBody[AdminFulfillment | None] = None,
+    ) -> dict[str, Any]:
+        """A merchant or a third-party warehouse fulfils in the admin: ``lines`` by line item
+        id or SKU (none: everything left) from one location, with tracking. Subscribers get
+        ``fulfillments/create`` and ``orders/fulfilled`` or ``orders/partially_fulfilled``;
+        more than is left, or nothing left, is refused with 422."""
+        sandbox = sandbox_of(state)
+        shop, order = _order(sandbox, domain, order_id)
+        try:
+            fulfillment, events = fulfil_in_admin(
+                sandbox.state, shop, order, data or AdminFulfillment()
+            )
+        except CommerceError as exc:
+            raise _rejected(exc) from None
+        sandbox.webhooks.publish(shop.domain, events)
+        return fulfillment_view(order, fulfillment)
+
+    @post(
+        "/shops/{domain:str}/fulfillments/{fulfillment_id:int}/tracking",
+        operation_id="updateSandboxFulfillmentTracking",
+    )
+    async def update_fulfillment_tracking(
+        self,
+        state: State,
+        domain: FromPath[str],
+        fulfillment_id: FromPath[int],
+        data: JSONBody[AdminTrackingUpdate],
+    ) -> dict[str, Any]:
+        """A tracking correction made in the admin (every number and URL replaced);
+        ``fulfillments/update``. A cancelled fulfillment is refused with 422."""
+        sandbox = sandbox_of(state)
+        shop, order, fulfillment = _fulfillment(sandbox, domain, fulfillment_id)
+        try:
+            events = update_tracking(
+                order, fulfillment, data.tracking.to_tracking(), data.notify_customer
+            )
+        except CommerceError as exc:
+            raise _rejected(exc) from None
+        sandbox.webhooks.publish(shop.domain, events)
+        return fulfillment_view(order, fulfillment)
+
+    @post(
+        "/shops/{domain:str}/fulfillments/{fulfillment_id:int}/cancel",
+        operation_id="cancelSandboxFulfillment",
+    )
+    async def cancel_order_fulfillment(
+        self, state: State, domain: FromPath[str], fulfillment_id: FromPath[int]
+    ) -> dict[str, Any]:
+        """A fulfillment cancelled in the admin: its units are unfulfilled again;
+        ``fulfillments/update`` (status ``cancelled``) and ``orders/updated``. Cancelling twice
+        is refused with 422."""
+        sandbox = sandbox_of(state)
+        shop, order, fulfillment = _fulfillment(sandbox, domain, fulfillment_id)
+        try:
+            events = cancel_fulfillment(sandbox.state, shop, order, fulfillment)
+        except CommerceError as exc:
+            raise _rejected(exc) from None
+        sandbox.webhooks.publish(shop.domain, events)
+        return fulfillment_view(order, fulfillment)
 
     @get("/shops/{domain:str}/inventory", operation_id="listSandboxInventory")
     async def inventory(

@@ -13,11 +13,10 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,9 @@ import pytest
 
 from sandbox.tryton import TrytonConsole, admin_credentials
 from strata.stack import Part, start_part, strata
-from tests.support.processes import RedisServer, free_port, wait_for_port
+from tests.support import chaos as chaos_support
+from tests.support.chaos import kill_group
+from tests.support.processes import RedisServer, free_port
 from tests.support.stack import Sandbox, wait_until, whole_stack
 from tests.support.tokens import TokenMint
 
@@ -55,44 +56,11 @@ def durable_redis() -> Iterator[RedisServer]:
 
 
 def spawn(argv: list[str], env: dict[str, str], log: str) -> subprocess.Popen[bytes]:
-    LOGS.mkdir(parents=True, exist_ok=True)
-    return subprocess.Popen(
-        argv,
-        env={**os.environ, **env},
-        cwd=ROOT,
-        stdout=(LOGS / log).open("ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    return chaos_support.spawn(argv, env, LOGS / log)
 
 
 def proxy(target: str, log: str, **faults: str) -> tuple[subprocess.Popen[bytes], str]:
-    """The fault-injecting proxy of ``tests.support.chaos_proxy`` in front of ``target``."""
-    port = free_port()
-    proc = spawn(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "tests.support.chaos_proxy:create_app",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        {"CHAOS_TARGET": target, **faults},
-        log,
-    )
-    wait_for_port(port)
-    return proc, f"http://127.0.0.1:{port}"
-
-
-def kill_group(proc: subprocess.Popen[bytes] | None) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    return chaos_support.proxy(target, LOGS / log, **faults)
 
 
 def test_every_order_once_with_shopifys_total_under_chaos(
@@ -173,7 +141,7 @@ def _run_chaos(
     done = Counter[str]()
     failures: list[str] = []
     # Each one-off fault fires once the orders created pass its share of the run.
-    one_offs = [
+    one_offs: list[tuple[float, str, Callable[[], object]]] = [
         (0.25, "erp-api", lambda: _restart_erp_api(parts["erp-eu"])),
         (0.45, "tryton", lambda: _restart_tryton(parts["tryton-eu"])),
         (0.6, "tryton", lambda: _restart_tryton(parts["tryton-us"])),

@@ -31,6 +31,12 @@ from experience_apis.service_desk.settings import ServiceDeskSettings
 from process_apis.orders.app import create_app as create_orders_app
 from process_apis.orders.context import index_customer_order
 from process_apis.orders.exceptions import ExceptionStore, exception_id
+from process_apis.orders.fulfillment.records import (
+    FulfillmentRecord,
+    FulfillmentRecords,
+    FulfillmentTracking,
+    shipment_key,
+)
 from process_apis.orders.pipeline import PipelineStore
 from process_apis.orders.schemas import BusinessImpact, OrderException
 from process_apis.orders.settings import OrdersSettings
@@ -189,6 +195,22 @@ async def seed(erp_url: str, redis_url: str, token_mint: TokenMint) -> dict[str,
             impact=BusinessImpact(),
         )
     )
+    # A shipment the ERP made that Shopify has no fulfillment of yet.
+    await FulfillmentRecords(redis).put(
+        SHOP,
+        order_id,
+        FulfillmentRecord(
+            key=shipment_key("eu", "pending-1"),
+            source="erp",
+            state="pending",
+            erp_instance="eu",
+            shipment_id="pending-1",
+            shipment_number="OUT-PENDING",
+            carrier="GLS",
+            tracking=[FulfillmentTracking(number="GL123")],
+            shipped_at=now,
+        ),
+    )
     await redis.aclose()
     return {"order_id": order_id, "email": email, "erp": sales_order}
 
@@ -249,6 +271,14 @@ def stack(
                     created_at="2026-03-01T09:00:00Z",
                     tracking={"number": "1Z999AA10123456784", "company": "UPS", "url": ""},
                 )  # fmt: skip
+                # A warehouse fulfilled the rest in Shopify, in two parcels.
+                shopify.orders[(SHOP, int(order["order_id"]))]["fulfillments"].append(
+                    {"id": 8, "name": "#1042-F2", "status": "SUCCESS",
+                     "created_at": "2026-03-02T09:00:00Z",
+                     "tracking": [{"number": "6A1", "company": "La Poste", "url": None},
+                                  {"number": "6A2", "company": "La Poste",
+                                   "url": "https://www.laposte.fr/suivi/6A2"}]}
+                )  # fmt: skip
                 public = {
                     "subdomain": SUBDOMAIN,
                     "settings": {"auth_mode": "jwt", "api_audience": AUDIENCE},
@@ -294,11 +324,26 @@ def test_agent_sees_the_requesters_order_in_the_sidebar(
         assert headline.text == "Needs attention"
         exception = driver.find_element(By.CSS_SELECTOR, "[data-exception]")
         assert "cancel-after-shipment" in exception.text
-        link = driver.find_element(By.CSS_SELECTOR, "a.tracking")
+        link = driver.find_element(By.CSS_SELECTOR, "[data-shipment='#1042-F1'] a.tracking")
         assert link.get_attribute("href") == "https://www.ups.com/track?tracknum=1Z999AA10123456784"
         assert link.get_attribute("rel") == "noopener noreferrer"
+        assert link.text == "UPS 1Z999AA10123456784"
         erp_shipments = driver.find_elements(By.CSS_SELECTOR, "[data-section=shipments] li")
-        assert len(erp_shipments) >= 2, "Tryton's shipment and Shopify's fulfillment"
+        assert len(erp_shipments) >= 4, "Tryton's shipment, one pending and two fulfillments"
+        # Made in Shopify by a warehouse: a named link per parcel.
+        parcels = driver.find_elements(By.CSS_SELECTOR, "[data-shipment='#1042-F2'] a.tracking")
+        assert [(a.text, a.get_attribute("href")) for a in parcels] == [
+            ("La Poste 6A1", "https://www.laposte.fr/outils/suivre-vos-envois?code=6A1"),
+            ("La Poste 6A2", "https://www.laposte.fr/suivi/6A2"),
+        ]
+        # Shipped by the ERP, not yet in Shopify: said so, with its carrier's link.
+        pending = driver.find_element(By.CSS_SELECTOR, "[data-shipment=OUT-PENDING]")
+        assert pending.find_element(By.CSS_SELECTOR, "[data-awaiting=shopify]").text == (
+            "not yet in Shopify"
+        )
+        assert pending.find_element(By.CSS_SELECTOR, "a.tracking").get_attribute("href") == (
+            "https://gls-group.com/track/GL123"
+        )
         assert not driver.find_elements(By.CSS_SELECTOR, "[data-state=partial]")
         driver.switch_to.default_content()
         requests = driver.execute_script("return window.HARNESS.requests")

@@ -15,6 +15,7 @@ from litestar.testing import AsyncTestClient
 
 from experience_apis.service_desk.app import create_app
 from experience_apis.service_desk.settings import ServiceDeskSettings
+from process_apis.orders.schemas import FulfillmentTrackingView, OrderFulfillment
 from shared.auth import ZendeskAccountSettings
 from tests.support.tokens import AUDIENCE, TokenMint
 from tests.unit.auth.forgery import hs256, zendesk_claims
@@ -35,6 +36,7 @@ class OrdersStandIn:
         self.requests: list[httpx.Request] = []
         self.status = 200
         self.shopify_down = False
+        self.fulfillments: tuple[OrderFulfillment, ...] = ()
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
@@ -47,7 +49,9 @@ class OrdersStandIn:
         shop, order_id = parts[3], parts[4]
         if order_id != "1001":
             return httpx.Response(404, json={"status": 404, "title": "not found"})
-        context = order_context(shop, order_id, shopify_down=self.shopify_down)
+        context = order_context(
+            shop, order_id, shopify_down=self.shopify_down, fulfillments=self.fulfillments
+        )
         return httpx.Response(200, content=encode(context))
 
 
@@ -217,3 +221,31 @@ async def test_orders_service_down_is_a_503_problem(desk, upstream) -> None:
     assert response.status_code == 503
     assert response.headers["content-type"].startswith("application/problem+json")
     assert "Retry-After" in response.headers
+
+
+async def test_an_erp_shipment_not_yet_in_shopify_is_shown_with_its_tracking(
+    desk, upstream
+) -> None:
+    upstream.fulfillments = (
+        OrderFulfillment(
+            source="erp",
+            state="pending",
+            erp_instance="eu",
+            shipment_id="11",
+            shipment_number="OUT-11",
+            carrier="DPD",
+            tracking=[FulfillmentTrackingView(number="DP 11")],
+        ),
+    )
+    response = await desk.get(CONTEXT, headers=zendesk_token("acme", ACME_SECRET))
+    assert response.status_code == 200, response.text
+    shipments = {s["number"]: s for s in response.json()["shipments"]}
+    pending = shipments["OUT-11"]
+    assert (pending["carrier"], pending["awaiting_shopify"]) == ("DPD", True)
+    assert pending["tracking"] == [
+        {"number": "DP 11", "url": "https://tracking.dpd.de/status/en_US/parcel/DP%2011"}
+    ]
+    assert shipments["#1001-F1"]["awaiting_shopify"] is False
+    assert shipments["#1001-F1"]["tracking"] == [
+        {"number": "1Z999", "url": "https://www.ups.com/track?tracknum=1Z999"}
+    ]

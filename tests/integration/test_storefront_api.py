@@ -13,6 +13,14 @@ from redis.asyncio import Redis
 
 from experience_apis.storefront.app import create_app
 from experience_apis.storefront.settings import StorefrontSettings
+from process_apis.orders.fulfillment.records import (
+    FulfillmentLine,
+    FulfillmentRecord,
+    FulfillmentRecords,
+    FulfillmentTracking,
+    shipment_key,
+    shopify_key,
+)
 from process_apis.orders.pipeline import PipelineStore
 from sandbox.shopify.session_tokens import mint_session_token
 from sandbox.tryton import DEMO_SKUS, TrytonServer
@@ -156,3 +164,55 @@ async def test_forged_and_expired_session_tokens_are_401(storefront, pipeline) -
         resp = await storefront.get(f"/storefront/v1/orders/{mine}/status", headers=headers)
         assert resp.status_code == 401
         assert "received" not in resp.text
+
+
+async def test_a_partly_shipped_order_with_a_link_per_parcel(storefront, pipeline) -> None:
+    mine = order_id()
+    await pipeline.record(ACME, mine, "acknowledged", state="acknowledged", erp_instance="eu")
+    await pipeline.record(
+        ACME, mine, "fulfillment_status", fulfillment_status="partially_fulfilled"
+    )
+    records = FulfillmentRecords(pipeline.redis)
+    # One parcel the ERP shipped (Shopify has it), one a warehouse fulfilled in Shopify.
+    await records.put(
+        ACME,
+        mine,
+        FulfillmentRecord(
+            key=shipment_key("eu", "31"),
+            source="erp",
+            state="fulfilled",
+            fulfillment_id=9001,
+            erp_instance="eu",
+            shipment_number="OUT-31",
+            carrier="DHL",
+            tracking=[FulfillmentTracking(number="JD31", url="https://dhl.example/JD31")],
+            lines=[FulfillmentLine(sku="TOTE-NAT", quantity=1)],
+            shipped_at=time.time() - 60,
+        ),
+    )
+    await records.put(
+        ACME,
+        mine,
+        FulfillmentRecord(
+            key=shopify_key(9002),
+            source="shopify",
+            state="fulfilled",
+            fulfillment_id=9002,
+            carrier="La Poste",
+            tracking=[FulfillmentTracking(number="6A1", url="javascript:alert(1)")],
+            shipped_at=time.time(),
+        ),
+    )
+    resp = await storefront.get(f"/storefront/v1/orders/{mine}/status", headers=session(ACME))
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert (body["status"], body["fulfillment"], body["shipped"]) == (
+        "shipped",
+        "partially_shipped",
+        True,
+    )
+    assert body["tracking"] == [
+        {"url": "https://dhl.example/JD31", "carrier": "DHL", "number": "JD31"}
+    ]
+    assert "OUT-31" not in resp.text
+    assert "javascript" not in resp.text

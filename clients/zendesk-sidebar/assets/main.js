@@ -16,7 +16,8 @@
     error: "Orders could not be loaded: {{message}}",
     retry: "Try again",
     partial: "Some systems did not answer: {{sections}}",
-    age: "Data {{seconds}} s old"
+    age: "Data {{seconds}} s old",
+    awaiting_shopify: "not yet in Shopify"
   };
   var HEADLINES = {
     needs_attention: "Needs attention",
@@ -143,16 +144,32 @@
     return dl;
   }
 
+  // One link per parcel (an ERP shipment or a Shopify fulfillment, whichever side made it),
+  // each named by its carrier; an ERP shipment Shopify has no fulfillment of yet says so.
   function parcel(shipment) {
-    var label = [shipment.carrier, shipment.tracking_number].filter(Boolean).join(" ") || shipment.number;
-    var line = el("li", { "data-shipment": shipment.number }, [
+    var line = el("li", { "data-shipment": shipment.number, "data-source": shipment.source || "erp" }, [
       el("span", { text: shipment.number + " (" + shipment.state + ") " })
     ]);
-    if (shipment.tracking_url && /^https:\/\//.test(shipment.tracking_url)) {
-      line.appendChild(el("a", { href: shipment.tracking_url, target: "_blank", rel: "noopener noreferrer",
-                                 class: "tracking", text: label }));
-    } else if (label !== shipment.number) {
-      line.appendChild(el("span", { text: label }));
+    var parcels = shipment.tracking && shipment.tracking.length ? shipment.tracking
+      : [{ number: shipment.tracking_number, url: shipment.tracking_url }];
+    var named = false;
+    parcels.forEach(function (p) {
+      var label = [shipment.carrier, p.number].filter(Boolean).join(" ");
+      if (p.url && /^https:\/\//.test(p.url)) {
+        line.appendChild(el("a", { href: p.url, target: "_blank", rel: "noopener noreferrer",
+                                   class: "tracking", text: label || shipment.number }));
+      } else if (label) {
+        line.appendChild(el("span", { class: "tracking-text", text: label }));
+      } else {
+        return;
+      }
+      named = true;
+      line.appendChild(document.createTextNode(" "));
+    });
+    if (!named && shipment.carrier) line.appendChild(el("span", { text: shipment.carrier }));
+    if (shipment.awaiting_shopify) {
+      line.appendChild(el("span", { class: "badge badge-awaiting", "data-awaiting": "shopify",
+                                    text: t("awaiting_shopify") }));
     }
     return line;
   }

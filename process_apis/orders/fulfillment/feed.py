@@ -142,7 +142,8 @@ class ShipmentFollower:
         """One pass over the instance's changes since its watermark; the changes offered.
 
         Without the instance's lease (another follower holds it) nothing is read."""
-        ttl_ms = int(max(self.settings.poll_interval * 5, 10.0) * 1000)
+        # A lease outlives a few polls: a follower that died hands over within that.
+        ttl_ms = int(max(self.settings.poll_interval * 3, 1.0) * 1000)
         if not await self._lease(keys=[self.lease_key(instance)], args=[self.token, ttl_ms]):
             return 0
         raw = await self.redis.get(self.watermark_key(instance))

@@ -44,7 +44,7 @@ class FulfillmentParts:
             consumer=consumer,
             concurrency=self.settings.worker_concurrency,
             batch=self.settings.worker_concurrency,
-            claim_idle=60.0,
+            claim_idle=self.settings.claim_idle,
             max_attempts=10,
             base_delay=1.0,
             max_delay=120.0,

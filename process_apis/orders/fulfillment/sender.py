@@ -168,6 +168,7 @@ class FulfillmentSender:
                 status,
                 detail=_describe(shipment, tracking),
                 fulfillment_status=status,
+                fulfillment_status_at=repr(self.clock()),
             )
             shipped = _shipped_at(shipment, change)
             if self.on_lag is not None:
@@ -250,6 +251,10 @@ class FulfillmentSender:
         except SiblingRejected as exc:
             if exc.sibling_status == 409:
                 raise TransientFailure(str(exc), retry_after=exc.retry_after or 2) from exc
+            if all(g.fulfillment_id is None for g in plan.groups):
+                # Nothing of the plan is in Shopify (a refusal means this send made nothing):
+                # a replay plans again from the fulfillment orders as they are then.
+                await self.redis.delete(self.plan_key(change.erp_instance, change.shipment_id))
             raise PermanentFailure(_problem_text(exc), kind="fulfillment-refused") from exc
         made = msgspec.json.decode(response.content, type=SentFulfillment)
         group.fulfillment_id = made.id

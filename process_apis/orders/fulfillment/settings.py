@@ -41,6 +41,8 @@ class FulfillmentSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unkn
     page_size: Annotated[int, msgspec.Meta(ge=1, le=200)] = 100
     consumer_group: str = "fulfillment"
     worker_concurrency: Annotated[int, msgspec.Meta(ge=1, le=256)] = 8
+    # A change a worker took and did not finish (it died) is taken over after this long.
+    claim_idle: Annotated[float, msgspec.Meta(gt=0)] = 30.0
     # Per shop (domain, or ``*``): whether Shopify e-mails the customer when a shipment is
     # recorded (and when its tracking changes). Shopify's own admin notifies by default.
     notify_customer: dict[str, bool] = msgspec.field(default_factory=lambda: {"*": True})

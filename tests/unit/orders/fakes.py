@@ -24,7 +24,7 @@ from process_apis.orders.ports import AmendedOrder, OrderLockLost, ShippedReturn
 from process_apis.orders.schemas import ExceptionState, OrderException, OrderStatus, PipelineStep
 from shared.models import Money, OrderLine, ReturnLine, SalesOrder, SalesOrderDraft
 from shared.models import OrderStatus as ErpOrderStatus
-from shared.streams import StreamEntry
+from shared.streams import ShipmentChange, StreamEntry
 
 
 class FakeFences:
@@ -222,10 +222,15 @@ class FakeOrderStream:
 
     def __init__(self) -> None:
         self.entries: list[StreamEntry] = []
+        self.shipments: list[ShipmentChange] = []
 
     async def append(self, entry: StreamEntry) -> str:
         self.entries.append(entry)
         return f"{len(self.entries)}-0"
+
+    async def append_shipment(self, change: ShipmentChange) -> str:
+        self.shipments.append(change)
+        return f"{len(self.shipments)}-0"
 
 
 class FakeErp:

@@ -30,7 +30,7 @@ from process_apis.orders.context import (
     ShopifyTracking,
     timeline,
 )
-from process_apis.orders.schemas import OrderStatus, PipelineStep
+from process_apis.orders.schemas import OrderFulfillment, OrderStatus, PipelineStep
 from shared.models import Invoice, Money, OrderLine, Shipment
 
 NOW = 1_770_000_000.0
@@ -42,6 +42,8 @@ def order_context(
     *,
     shopify_down: bool = False,
     open_exception: bool = False,
+    fulfillments: tuple[OrderFulfillment, ...] = (),
+    shopify_fulfillments: tuple[ShopifyFulfillmentView, ...] | None = None,
 ) -> OrderContext:
     status = OrderStatus(
         shop=shop,
@@ -56,6 +58,7 @@ def order_context(
             PipelineStep(step="received", at=NOW),
             PipelineStep(step="posted", at=NOW + 3, detail="eu SO-0042"),
         ],
+        fulfillments=list(fulfillments),
     )
     sales_order = SalesOrder(
         id="42",
@@ -107,7 +110,9 @@ def order_context(
                 created_at="2026-02-02T12:00:00Z",
                 tracking=[ShopifyTracking(number="1Z999", company="UPS")],
             )
-        ],
+        ]
+        if shopify_fulfillments is None
+        else list(shopify_fulfillments),
     )
     refunds = [
         ShopifyRefund(

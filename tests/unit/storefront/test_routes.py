@@ -33,12 +33,23 @@ class FakeProcesses:
         self.available = {"MUG": 40, "CAP": 2, "TEE": 0}
         self.complete = True
         self.orders = {
-            (ACME, "1001"): {"state": "acknowledged", "shipments": []},
+            (ACME, "1001"): {"state": "acknowledged", "fulfillments": []},
             (GLOBEX, "2002"): {
                 "state": "acknowledged",
                 "erp_instance": "us",
                 "erp_order_number": "SO-77",
-                "shipments": [{"tracking_url": "https://track.example/G1", "carrier": "DHL"}],
+                "fulfillment_status": "fulfilled",
+                "fulfillments": [
+                    {
+                        "source": "erp",
+                        "state": "fulfilled",
+                        "erp_instance": "us",
+                        "shipment_number": "SH-77",
+                        "carrier": "DHL",
+                        "tracking": [{"number": "G1", "url": "https://track.example/G1"}],
+                        "lines": [{"sku": "MUG", "quantity": 1}],
+                    }
+                ],
             },
         }
         self.paths: list[str] = []
@@ -152,6 +163,7 @@ async def test_own_order_status_in_customer_words(client, processes) -> None:
         "shipped": False,
         "tracking": [],
         "updated_at": 1.0,
+        "fulfillment": "unfulfilled",
     }
     assert processes.paths[-1] == f"/orders/v1/orders/{ACME}/1001"
 
@@ -172,8 +184,12 @@ async def test_another_shops_order_is_404_without_data(client, processes) -> Non
     assert len(processes.paths) == calls
     own = await client.get("/storefront/v1/orders/2002/status", headers=session(GLOBEX))
     assert own.status_code == 200
-    assert own.json()["tracking"] == [{"url": "https://track.example/G1", "carrier": "DHL"}]
+    assert own.json()["tracking"] == [
+        {"url": "https://track.example/G1", "carrier": "DHL", "number": "G1"}
+    ]
+    assert (own.json()["status"], own.json()["fulfillment"]) == ("shipped", "shipped")
     assert "SO-77" not in own.text
+    assert "SH-77" not in own.text
 
 
 async def test_forged_session_token_is_401(client) -> None:
