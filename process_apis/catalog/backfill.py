@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
 
+from process_apis.catalog.clients import product_refused
 from process_apis.catalog.mapping import (
     DesiredProduct,
     MappingError,
@@ -39,6 +40,7 @@ from process_apis.catalog.settings import ShopCatalog
 from shared.catalog_map import CatalogEntry, VariantRef
 from shared.models import Product
 from shared.ratelimit.scripts import RedisClient
+from shared.sibling import SiblingRejected
 from shared.streams import TOPIC_FAMILIES, WebhookStreams, decode_entry
 
 if TYPE_CHECKING:
@@ -184,7 +186,9 @@ class BulkBackfill:
             progress(job)
         size = service.settings.bulk_lines_max
         for start in range(0, len(new), size):
-            await self._operation(job, token, shop, instance, new[start : start + size], progress)
+            batch = new[start : start + size]
+            created = await self._operation(job, token, shop, instance, batch, progress)
+            await self._publish_to_channels(job, shop, catalog, instance, created)
 
     async def _held_skus(self, shop: str) -> set[str]:
         """Every SKU on a Shopify product of the shop (one read of all its variants)."""
@@ -215,7 +219,9 @@ class BulkBackfill:
         instance: str,
         batch: list[_New],
         progress: Any,
-    ) -> None:
+    ) -> list[tuple[int, Product]]:
+        """Run one bulk operation of ``batch``; the products it created (Shopify id, ERP
+        product)."""
         service = self.service
         run = BulkRun(shop=shop, lines=len(batch))
         job.bulk.append(run)
@@ -223,7 +229,7 @@ class BulkBackfill:
             run.status = "DRY_RUN"
             job.summary.created += len(batch)
             job.processed += len(batch)
-            return
+            return []
         position = await self.watch.position()
         chunk = len(job.bulk)
         bodies = [merge(n.desired, None, ()) for n in batch]
@@ -251,6 +257,7 @@ class BulkBackfill:
         if operation.error_code:
             run.error = f"Shopify ended the operation {operation.status}: {operation.error_code}"
         seen: set[int] = set()
+        created: list[tuple[int, Product]] = []
         offset = 0
         while True:
             page = await service.shopify.bulk_results(shop, operation.id, offset, RESULTS_PAGE)
@@ -258,6 +265,8 @@ class BulkBackfill:
                 if 0 <= line.line < len(batch) and line.line not in seen:
                     seen.add(line.line)
                     await self._line(job, run, shop, instance, batch[line.line], line)
+                    if line.product is not None:
+                        created.append((line.product.id, batch[line.line].product))
             offset += len(page.items)
             await service.renew(token)
             if not page.items or offset >= page.total:
@@ -272,6 +281,25 @@ class BulkBackfill:
         await service.save(job)
         if progress is not None:
             progress(job)
+        return created
+
+    async def _publish_to_channels(
+        self,
+        job: Publication,
+        shop: str,
+        catalog: ShopCatalog,
+        instance: str,
+        created: list[tuple[int, Product]],
+    ) -> None:
+        """Publish what a bulk operation created to the shop's sales channels, many products
+        a call; a refusal becomes each product's exception (a replay publishes it)."""
+        try:
+            await self.service.publish_to_channels(job, shop, catalog, [i for i, _ in created])
+        except SiblingRejected as exc:
+            if not product_refused(exc):
+                raise
+            for _, product in created:
+                await self.service.fail(job, shop, instance, product, exc)
 
     async def _line(
         self,

@@ -14,11 +14,18 @@ from process_apis.catalog.schemas import (
     LiveBulkOperation,
     LiveBulkResults,
     LiveProduct,
+    LivePublished,
     LiveVariantList,
     LiveVariantPage,
 )
 from shared.models import Product
 from shared.sibling import SiblingClient, SiblingNotFound, SiblingRejected
+
+
+def product_refused(exc: SiblingRejected) -> bool:
+    """Shopify's userErrors (422) or a body the API refused (400) fail the product; a refused
+    token (401, 403) or a missing shop (404) fails the whole run."""
+    return exc.sibling_status in (400, 409, 422)
 
 
 class _ProductPage(msgspec.Struct):
@@ -123,6 +130,23 @@ class ShopifyProducts:
             body={"status": "ARCHIVED"},
             type=LiveProduct,
             idempotency_key=key,
+        )
+
+    async def publish(
+        self, shop: str, product_ids: list[int], publications: list[str], run: str
+    ) -> LivePublished:
+        """Publish products to the shop's sales channels' publications, named (``Online
+        Store``): Shopify's ``publishablePublish``. Publishing again changes nothing; the key
+        is the run's and the call's, so a retry after a lost answer is a replay."""
+        body: dict[str, object] = {"product_ids": product_ids, "publications": publications}
+        encoded = msgspec.json.encode(body)
+        digest = hashlib.sha256(f"{shop}\0{run}\0".encode() + encoded).hexdigest()[:40]
+        return await self.shopify.post_json(
+            "/shopify/v1/shops/{shop}/publications/products",
+            shop=shop,
+            body=body,
+            type=LivePublished,
+            idempotency_key=f"catalog-publish-{digest}",
         )
 
     async def variants_page(self, shop: str, cursor: str | None) -> LiveVariantPage:

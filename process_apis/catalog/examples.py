@@ -114,7 +114,7 @@ _RECORD: dict[str, Any] = {
     "instance": "eu",
     "erp_product_id": "12",
     "skus": ["MUG-STONE-350"],
-    "kind": "mapping",
+    "kind": "price-missing-for-currency",
     "field": "variants[MUG-STONE-350].price",
     "error": "variants[MUG-STONE-350].price: the ERP has no GBP price",
     "state": "open",

@@ -31,6 +31,16 @@ class MappingError(Exception):
         self.message = message
 
 
+class PriceMissing(MappingError):
+    """The ERP has no price for a variant in the shop's currency (no price list of that
+    currency prices it): the shop needs one from the ERP, never a converted price."""
+
+    def __init__(self, sku: str, currency: str) -> None:
+        super().__init__(f"variants[{sku}].price", f"the ERP has no {currency} price")
+        self.sku = sku
+        self.currency = currency
+
+
 class DesiredVariant(msgspec.Struct, frozen=True, kw_only=True):
     sku: str
     options: list[tuple[str, str]]
@@ -64,8 +74,8 @@ def desired_product(
     product: Product, *, instance: str, currency: str, sku_prefixes: Sequence[str] = ()
 ) -> DesiredProduct | None:
     """What ``product`` should look like in a shop selling in ``currency`` (None when none of
-    its variants is for sale there). Prices come from the ERP in that currency, never
-    converted: a variant without one raises MappingError."""
+    its variants is for sale there). Prices come from the ERP in that currency (its price
+    list of that currency), never converted: a variant without one raises PriceMissing."""
     variants = [
         v
         for v in product.variants
@@ -92,7 +102,7 @@ def desired_product(
         prices = variant.prices or [variant.price]
         price = next((p for p in prices if p.currency == currency), None)
         if price is None:
-            raise MappingError(f"variants[{variant.sku}].price", f"the ERP has no {currency} price")
+            raise PriceMissing(variant.sku, currency)
         out.append(
             DesiredVariant(
                 sku=variant.sku,

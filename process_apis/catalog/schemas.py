@@ -43,6 +43,8 @@ class Summary(msgspec.Struct, kw_only=True):
     unchanged: int = 0
     archived: int = 0
     failed: int = 0
+    #: Products published to their shop's sales channels (each product once per shop).
+    published: int = 0
     failures: list[Failure] = msgspec.field(default_factory=list)
 
 
@@ -87,7 +89,9 @@ class Publication(msgspec.Struct, kw_only=True):
     bulk: list[BulkRun] = msgspec.field(default_factory=list)
 
 
-ExceptionKind = Literal["mapping", "rejected", "sku-held-elsewhere"]
+#: ``price-missing-for-currency``: the ERP has no price in the shop's currency for a variant
+#: (a price list of that currency is what the shop needs; a price is never converted).
+ExceptionKind = Literal["mapping", "rejected", "sku-held-elsewhere", "price-missing-for-currency"]
 ExceptionState = Literal["open", "resolved"]
 
 
@@ -167,6 +171,19 @@ class LiveVariantRef(msgspec.Struct, frozen=True, kw_only=True):
 
 class LiveVariantList(msgspec.Struct, frozen=True, kw_only=True):
     items: list[LiveVariantRef]
+
+
+class LivePublication(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    name: str
+
+
+class LivePublished(msgspec.Struct, frozen=True, kw_only=True):
+    """Products published to publications (``publishablePublish``), as the Shopify system
+    API answers."""
+
+    publications: list[LivePublication]
+    product_ids: list[int]
 
 
 class LiveBulkOperation(msgspec.Struct, frozen=True, kw_only=True):

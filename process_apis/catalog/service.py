@@ -16,6 +16,12 @@ shop's currency, Shopify's ``userErrors``) becomes an exception record
 (:mod:`process_apis.catalog.exceptions`) and the run goes on; a later run or a replay that
 publishes it resolves the record.
 
+A product Strata creates or adopts is published to the shop's sales channels (the shop's
+``publications`` setting, the Online Store unless told otherwise), each channel once: what was
+published is recorded per shop and product (``<prefix>:channels:<shop>``), so a merchant who
+takes a product off a channel is not overruled, and a channel added to the settings reaches
+every product the next time it is published or found unchanged.
+
 A full run with ``mode="bulk"`` back-fills through one Shopify bulk operation per shop
 instead (:mod:`process_apis.catalog.backfill`); what Shopify already holds still goes the
 delta way.
@@ -38,10 +44,12 @@ import msgspec
 
 from process_apis.catalog.backfill import BulkBackfill, FinishWatch, finish_streams
 from process_apis.catalog.clients import ProductFeed, ShopifyProducts
+from process_apis.catalog.clients import product_refused as _product_refused
 from process_apis.catalog.exceptions import ExceptionStore
 from process_apis.catalog.mapping import (
     DesiredProduct,
     MappingError,
+    PriceMissing,
     desired_product,
     digest,
     merge,
@@ -80,6 +88,8 @@ class NotReplayable(Exception):
 
 #: Failures listed in a run's summary; every one of them is in the exception queue.
 FAILURES_LISTED = 100
+#: Products per call publishing them to sales channels (Shopify's array input limit).
+PUBLISH_BATCH = 250
 
 
 def _now() -> dt.datetime:
@@ -288,6 +298,8 @@ class CatalogService:
         hashed = digest(desired)
         if entry is not None and entry.digest == hashed and entry.status == "ACTIVE":
             summary.unchanged += 1
+            # A run that died between productSet and the publication publishes it now.
+            await self.publish_to_channels(job, shop, catalog, [entry.product_id])
             return
         live = await self._live(shop, entry, desired.handle)
         adopted = False
@@ -302,6 +314,7 @@ class CatalogService:
             summary.created += live is None
             summary.updated += live is not None
             summary.adopted += adopted
+            summary.published += bool(catalog.publications) and (live is None or adopted)
             return
         published = await self.shopify.set(shop, body, job.id)
         wanted = {v.sku for v in desired.variants}
@@ -333,6 +346,42 @@ class CatalogService:
         summary.created += live is None
         summary.updated += live is not None
         summary.adopted += adopted
+        await self.publish_to_channels(job, shop, catalog, [published.id])
+
+    async def publish_to_channels(
+        self, job: Publication, shop: str, catalog: ShopCatalog, product_ids: list[int]
+    ) -> None:
+        """Publish Strata's products to the shop's sales channels (``catalog.publications``),
+        each product to each publication once: what was published is recorded per shop and
+        product, so a merchant who later takes a product off a channel is not overruled, and
+        a publication added to the settings reaches every product on its next publication.
+        SiblingRejected as the Shopify system API refuses (a publication the shop lacks)."""
+        if not catalog.publications or not product_ids or job.dry_run:
+            return
+        key = self._channels_key(shop)
+        recorded = await self.redis.hmget(key, [str(p) for p in product_ids])
+        missing: dict[tuple[str, ...], list[int]] = {}
+        for product_id, raw in zip(product_ids, recorded, strict=True):
+            wanted = tuple(p for p in catalog.publications if p not in _names(raw))
+            if wanted:
+                missing.setdefault(wanted, []).append(product_id)
+        for names, ids in missing.items():
+            for start in range(0, len(ids), PUBLISH_BATCH):
+                batch = ids[start : start + PUBLISH_BATCH]
+                await self.shopify.publish(shop, batch, list(names), job.id)
+                # Read again: only this run writes here (it holds the publisher's lock).
+                current = await self.redis.hmget(key, [str(p) for p in batch])
+                await self.redis.hset(
+                    key,
+                    mapping={
+                        str(product_id): msgspec.json.encode(sorted(_names(raw) | set(names)))
+                        for product_id, raw in zip(batch, current, strict=True)
+                    },
+                )
+                job.summary.published += len(batch)
+
+    def _channels_key(self, shop: str) -> str:
+        return f"{self.prefix}:channels:{shop}"
 
     async def fail(
         self,
@@ -344,7 +393,9 @@ class CatalogService:
     ) -> None:
         kind: ExceptionKind
         field: str | None = None
-        if isinstance(exc, MappingError):
+        if isinstance(exc, PriceMissing):
+            kind, field, error = "price-missing-for-currency", exc.field, str(exc)
+        elif isinstance(exc, MappingError):
             kind, field, error = "mapping", exc.field, str(exc)
         elif isinstance(exc, SkuHeldElsewhere):
             kind, error = "sku-held-elsewhere", str(exc)
@@ -527,12 +578,6 @@ def _check_mode(mode: PublicationMode, full: bool) -> None:
         raise MappingError("mode", "a bulk publication is a full back-fill: ask for full too")
 
 
-def _product_refused(exc: SiblingRejected) -> bool:
-    """Shopify's userErrors (422) or a body the API refused (400) fail the product; a refused
-    token (401, 403) or a missing shop (404) fails the whole run."""
-    return exc.sibling_status in (400, 409, 422)
-
-
 def _refusal(exc: SiblingRejected) -> str:
     """Shopify's words: the problem's detail and each error's field and message."""
     problem = exc.problem
@@ -557,6 +602,11 @@ def _field_path(where: object) -> str | None:
     if not where:
         return None
     return ".".join(str(p) for p in where) if isinstance(where, list) else str(where)
+
+
+def _names(raw: bytes | str | None) -> set[str]:
+    """The publications a product was published to, as recorded (none when unrecorded)."""
+    return set() if raw is None else set(msgspec.json.decode(raw, type=list[str]))
 
 
 def _text(value: bytes | str | None) -> str:

@@ -21,12 +21,19 @@ RATELIMIT_PREFIX = f"{PREFIX}RATELIMIT_"
 
 
 class ShopCatalog(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """What one shop sells: the ERP instance it is fed from, its currency, and (optionally)
-    the SKU prefixes of its part of the catalogue."""
+    """What one shop sells: the ERP instance it is fed from, its currency, (optionally) the
+    SKU prefixes of its part of the catalogue, and the sales channels' publications (by name)
+    its products are published to."""
 
     instance: str
     currency: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")]
     sku_prefixes: list[str] = []
+    # A product Strata creates (or adopts) is published to each of these once; a merchant who
+    # later takes it off a channel is not overruled. Empty: Strata publishes nowhere.
+    publications: Annotated[
+        list[Annotated[str, msgspec.Meta(min_length=1, max_length=255)]],
+        msgspec.Meta(max_length=20),
+    ] = msgspec.field(default_factory=lambda: ["Online Store"])
 
 
 class CatalogSettings(msgspec.Struct, frozen=True, kw_only=True):

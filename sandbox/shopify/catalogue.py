@@ -34,6 +34,8 @@ from sandbox.shopify.state import (
     now_utc,
     parse_gid,
 )
+from sandbox.tryton.catalogue import DEMO_PRODUCTS as DEMO_PRODUCTS_OF_ERP
+from sandbox.tryton.catalogue import DemoProduct
 
 ProductRow = tuple[str, str, str | Decimal]
 
@@ -58,8 +60,10 @@ def seed_demo_shop(
 ) -> Shop:
     """Create a shop from ``spec`` (or a bare domain) selling ``products``.
 
-    Each product becomes a product with one variant and one inventory item (by SKU), stocked at
-    every location with the location's ``stock`` as both ``available`` and ``on_hand``.
+    The rows become products as :func:`seed_products` groups them (the variants of one demo
+    ERP product on one product), each variant with one inventory item (by SKU), stocked at
+    every location with the location's ``stock`` as both ``available`` and ``on_hand``, on the
+    shop's Online Store.
     """
     if isinstance(spec, str):
         spec = ShopSpec(domain=spec)
@@ -89,7 +93,8 @@ def seed_demo_shop(
         )
         shop.locations[location.id] = location
         stock[location.id] = loc.stock
-    add_products(state, shop, products, stock)
+    state.add_publications(shop)
+    seed_products(state, shop, products, stock)
     state.shops[domain] = shop
     return shop
 
@@ -100,30 +105,91 @@ def add_products(
     products: Iterable[ProductRow],
     stock: dict[int, int] | None = None,
 ) -> list[Product]:
-    """Add ``(sku, title, price)`` products to ``shop``, stocked per location id in ``stock``."""
-    added = []
-    for sku, title, price in products:
-        variant = Variant(
+    """Add ``(sku, title, price)`` products to ``shop``, stocked per location id in ``stock``,
+    published to its Online Store (the merchant's own products, on sale there)."""
+    return [
+        _add_product(state, shop, title, "Title", [(sku, price, "Default Title")], stock)
+        for sku, title, price in products
+    ]
+
+
+def seed_products(
+    state: ShopifyState,
+    shop: Shop,
+    products: Iterable[ProductRow],
+    stock: dict[int, int] | None = None,
+) -> list[Product]:
+    """Add ``(sku, title, price)`` rows as a shop selling the demo ERPs' catalogue holds them.
+
+    Rows whose SKUs are variants of one product of the demo ERPs (two or more of them) become
+    one product: the ERP's title, a ``Variant`` option valued with the ERP's variant titles,
+    each row's SKU and price; catalog publication adopts it in place, as it does any product
+    holding all of an ERP product's SKUs. Every other row is a product of its own, as
+    :func:`add_products` adds it.
+    """
+    rows = list(products)
+    present = {row[0] for row in rows}
+    group_of: dict[str, DemoProduct] = {}
+    for demo in DEMO_PRODUCTS_OF_ERP:
+        skus = [v.sku for v in demo.variants if v.sku in present]
+        if len(skus) > 1:
+            group_of.update(dict.fromkeys(skus, demo))
+    by_sku = {row[0]: row for row in rows}
+    added: list[Product] = []
+    for sku, title, price in rows:
+        erp = group_of.get(sku)
+        if erp is None:
+            added += add_products(state, shop, [(sku, title, price)], stock)
+        elif sku == _first_present(erp, by_sku):
+            # The product is added where its first variant's row is; the others join it.
+            variants = [(v.sku, by_sku[v.sku][2], v.title) for v in erp.variants if v.sku in by_sku]
+            added.append(_add_product(state, shop, erp.title, "Variant", variants, stock))
+    return added
+
+
+def _first_present(erp: DemoProduct, rows: dict[str, ProductRow]) -> str:
+    return next(v.sku for v in erp.variants if v.sku in rows)
+
+
+def _add_product(
+    state: ShopifyState,
+    shop: Shop,
+    title: str,
+    option: str,
+    variants: Sequence[tuple[str, str | Decimal, str]],
+    stock: dict[int, int] | None,
+) -> Product:
+    """One product with one option and a variant per ``(sku, price, option value)``, stocked
+    per location id in ``stock`` and published to the shop's Online Store."""
+    online = {p.id for p in shop.publications.values() if p.name == "Online Store"}
+    made = [
+        Variant(
             id=state.ids.next("ProductVariant"),
             sku=sku,
             price=Decimal(price),
             inventory_item_id=state.ids.next("InventoryItem"),
+            option_values=[value],
         )
-        product = Product(
-            id=state.ids.next("Product"),
-            title=title,
-            handle=unique_handle(shop, handleize(title)),
-            variants=[variant],
-            options=[
-                ProductOption(
-                    id=state.ids.next("ProductOption"), name="Title", values=["Default Title"]
-                )
-            ],
-        )
-        shop.products[product.id] = product
+        for sku, price, value in variants
+    ]
+    product = Product(
+        id=state.ids.next("Product"),
+        title=title,
+        handle=unique_handle(shop, handleize(title)),
+        variants=made,
+        options=[
+            ProductOption(
+                id=state.ids.next("ProductOption"),
+                name=option,
+                values=[value for _, _, value in variants],
+            )
+        ],
+        publications=online,
+    )
+    shop.products[product.id] = product
+    for variant in made:
         stock_variant(shop, product, variant, stock)
-        added.append(product)
-    return added
+    return product
 
 
 def stock_variant(

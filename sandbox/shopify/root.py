@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from sandbox.shopify.bulk import BulkRoot
 from sandbox.shopify.fulfillments import FulfillmentRoot
+from sandbox.shopify.publications import PublicationRoot
 
 
-class SandboxRoot(FulfillmentRoot, BulkRoot):
-    """Orders, inventory, fulfillments, products and bulk operations."""
+class SandboxRoot(FulfillmentRoot, PublicationRoot, BulkRoot):
+    """Orders, inventory, fulfillments, products, publications and bulk operations."""

@@ -12,6 +12,7 @@ from functools import cache
 
 from graphql import GraphQLSchema, build_schema
 
+from sandbox.shopify.publications import PUBLICATIONS_SDL
 from sandbox.shopify.sdl_bulk import BULK_SDL
 from sandbox.shopify.sdl_fulfillment import FULFILLMENT_SDL
 
@@ -34,6 +35,7 @@ _CONNECTED = (
     "Location",
     "Metafield",
     "Product",
+    "Publication",
 )
 
 
@@ -617,7 +619,7 @@ schema { query: QueryRoot mutation: Mutation }
 
 def sdl(*, compare_and_swap_2026_04: bool) -> str:
     """The schema's SDL, with or without the pre-2026-04 compare-quantity fields."""
-    return (_SDL + BULK_SDL + FULFILLMENT_SDL) % {
+    return (_SDL + BULK_SDL + FULFILLMENT_SDL + PUBLICATIONS_SDL) % {
         "currencies": CURRENCIES,
         "countries": COUNTRIES,
         "page": _PAGE_ARGS,

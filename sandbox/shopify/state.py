@@ -36,6 +36,7 @@ _ID_BASES = {
     "ProductOption": 10_500_000_000_000,
     "ProductSetOperation": 2_900_000_000_000,
     "BulkOperation": 3_700_000_000_000,
+    "Publication": 79_000_000_000,
 }
 
 
@@ -151,6 +152,16 @@ class Variant(msgspec.Struct, kw_only=True):
         return " / ".join(self.option_values)
 
 
+class Publication(msgspec.Struct, kw_only=True):
+    """A sales channel's publication (``Online Store``, ``Point of Sale``): the products it
+    shows are those published to it."""
+
+    id: int
+    name: str
+    auto_publish: bool = False
+    supports_future_publishing: bool = True
+
+
 class Product(msgspec.Struct, kw_only=True):
     """A product and its variants (at least one; the first stands for single-variant uses)."""
 
@@ -166,6 +177,8 @@ class Product(msgspec.Struct, kw_only=True):
     options: list[ProductOption] = msgspec.field(default_factory=list)
     created_at: datetime = msgspec.field(default_factory=now_utc)
     updated_at: datetime = msgspec.field(default_factory=now_utc)
+    #: Ids of the publications the product is published to (none when created by the API).
+    publications: set[int] = msgspec.field(default_factory=set)
 
     @property
     def variant_id(self) -> int:
@@ -488,6 +501,8 @@ class Shop(msgspec.Struct, kw_only=True):
     product_operations: dict[int, ProductSetOperation] = msgspec.field(default_factory=dict)
     #: Bulk operations by id, oldest first.
     bulk_operations: dict[int, BulkOperation] = msgspec.field(default_factory=dict)
+    #: The sales channels' publications by id.
+    publications: dict[int, Publication] = msgspec.field(default_factory=dict)
 
     def item_by_sku(self, sku: str) -> InventoryItem | None:
         return next((i for i in self.inventory_items.values() if i.sku == sku), None)
@@ -538,6 +553,10 @@ class Shop(msgspec.Struct, kw_only=True):
         return next(iter(self.locations.values()))
 
 
+#: The publications every sandbox shop starts with, as a new Shopify store has them.
+DEFAULT_PUBLICATIONS: tuple[str, ...] = ("Online Store", "Point of Sale")
+
+
 class ShopifyState:
     """All sandbox shops, keyed by myshopify domain, with one id sequence."""
 
@@ -553,6 +572,12 @@ class ShopifyState:
 
     def shop_for_token(self, token: str) -> list[Shop]:
         return [s for s in self.shops.values() if token in s.access_tokens]
+
+    def add_publications(self, shop: Shop, names: tuple[str, ...] = DEFAULT_PUBLICATIONS) -> None:
+        """Give ``shop`` one publication per sales channel in ``names``."""
+        for name in names:
+            publication = Publication(id=self.ids.next("Publication"), name=name)
+            shop.publications[publication.id] = publication
 
 
 def normalise_domain(domain: str) -> str:

@@ -1,9 +1,10 @@
 """Scripted Tryton ERP instances for development, demos and tests.
 
 ``build_template(instance, data_dir)`` builds an instance's database once (modules, company,
-chart of accounts, fiscal years, catalogue, stock, customers); ``start_server(instance,
-data_dir, port)`` serves a fresh copy in about a second; ``run_forever`` does that until
-SIGINT/SIGTERM. ``ship_order`` plays the warehouse (carriers, parcels, tracking numbers).
+chart of accounts, fiscal years, catalogue, price lists, stock, customers);
+``start_server(instance, data_dir, port)`` serves a fresh copy in about a second;
+``run_forever`` does that until SIGINT/SIGTERM. ``ship_order`` plays the warehouse (carriers,
+parcels, tracking numbers).
 """
 
 from sandbox.tryton.catalogue import (

@@ -1,8 +1,10 @@
 """The demo data every scripted ERP instance holds: one catalogue, two regions.
 
 Both instances carry the same SKUs (so a demo shop can sell any of them wherever an order is
-routed), priced in the instance's currency. ``DEMO_DATA_VERSION`` is part of each template's
-marker: change the data, bump it, and templates rebuild.
+routed), list-priced in the instance's currency, and a price list per currency of
+``DemoProduct.prices`` (the demo shops' EUR and USD): the instance's own follows the list
+price, the other holds the business's own prices. ``DEMO_DATA_VERSION`` is part of each
+template's marker: change the data, bump it, and templates rebuild.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Master data of a demo instance, written over JSON-RPC as a user of the ERP would.
 
 Order matters: currencies, countries, company (and the admin's company), chart of accounts,
-fiscal years with strict sequences, product category, products, stock, customers. No
-on-change logic runs over RPC, so every value the client would compute is set here.
+fiscal years with strict sequences, product category, products, price lists, stock,
+customers. No on-change logic runs over RPC, so every value the client would compute is set
+here.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ def load_master_data(console: TrytonConsole, instance: DemoInstance) -> None:
         _fiscal_year(console, company, year)
     category = _product_category(console, company)
     _products(console, instance, category)
+    _price_lists(console, instance)
     _services(console, company)
     _carriers(console, company)
     _taxes(console, company)
@@ -226,6 +228,48 @@ def _products(c: TrytonConsole, instance: DemoInstance, category: int) -> None:
         for product in DEMO_PRODUCTS
     ]
     c.execute("product.template", "create", templates)
+
+
+def price_list_name(currency: str) -> str:
+    """The demo's name of the price list of ``currency``: the ERP system API reads a price
+    list named for a currency (its last word) as that currency's prices."""
+    return f"Shop prices {currency}"
+
+
+def _price_lists(c: TrytonConsole, instance: DemoInstance) -> None:
+    """One price list per currency the demo shops sell in.
+
+    The list of the company's own currency follows the list price (one line, ``unit_price``
+    of the list price), so a list price change reaches the shops; the others hold a fixed
+    price per variant, set by the business rather than converted at a rate.
+    """
+    currencies = sorted({code for product in DEMO_PRODUCTS for code in product.prices})
+    rows = c.execute(
+        "product.product",
+        "search_read",
+        [("code", "in", [v.sku for p in DEMO_PRODUCTS for v in p.variants])],
+        0,
+        None,
+        None,
+        ["code"],
+    )
+    ids = {row["code"]: row["id"] for row in rows}
+    lists: list[dict[str, Any]] = []
+    for currency in currencies:
+        if currency == instance.currency:
+            lines = [{"formula": "unit_price"}]
+            price: str | None = "list_price"
+        else:
+            lines = [
+                {"product": ids[variant.sku], "formula": str(product.price(currency))}
+                for product in DEMO_PRODUCTS
+                for variant in product.variants
+            ]
+            price = None
+        lists.append(
+            {"name": price_list_name(currency), "price": price, "lines": [["create", lines]]}
+        )
+    c.execute("product.price_list", "create", lists)
 
 
 def _services(c: TrytonConsole, company: int) -> None:

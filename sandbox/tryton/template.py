@@ -39,10 +39,11 @@ from sandbox.tryton.server import (
 )
 
 # Bump when the build script changes in a way the data version does not capture.
-BUILD_VERSION = 3
+BUILD_VERSION = 4
 # sale_amendment: orders edited in Shopify after posting amend the confirmed sale.
 # carrier, stock_package_shipping (with stock_package): shipments leave with a carrier, in
 # packages that carry tracking numbers.
+# product_price_list: a price list per currency the shops sell in (catalog publication).
 MODULES = (
     "sale",
     "stock",
@@ -51,6 +52,7 @@ MODULES = (
     "carrier",
     "stock_package",
     "stock_package_shipping",
+    "product_price_list",
 )
 DEFAULT_PG_DSN = "postgresql://postgres@127.0.0.1:5432/"
 

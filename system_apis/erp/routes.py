@@ -226,7 +226,11 @@ class ErpController(Controller):
             ),
         ] = None,
     ) -> ProductPage:
-        """A page of products with their variants (by SKU) and list prices."""
+        """A page of products with their variants (by SKU) and prices: each variant's list
+        price in the ERP's currency (`price`) and its price in every currency the ERP prices
+        (`prices`, from the ERP's price lists; a currency it does not price is absent, never
+        converted). With `updated_since`, a product repriced in a price list counts as
+        changed."""
         since = None if updated_since is None else _instant(updated_since, "updated_since")
         items, more = await erp.list_products(offset, limit, since)
         return ProductPage(

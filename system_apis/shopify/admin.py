@@ -42,9 +42,12 @@ from system_apis.shopify.schemas import (
     BulkProductSetLine,
     BulkProductSetResults,
     ProductOption,
+    ProductPublish,
     ProductSet,
+    ProductsPublished,
     ProductVariant,
     ProductVariantSet,
+    PublicationRef,
     ShopifyProduct,
     VariantList,
     VariantOptionValue,
@@ -350,6 +353,7 @@ class ShopifyProducts:
 
     def __init__(self, admin: AdminGraphQL) -> None:
         self.admin = admin
+        self._publication_ids: dict[str, dict[str, int]] = {}
 
     async def get(self, shop: str, product_id: int) -> ShopifyProduct:
         """The product with every variant; ShopifyRecordNotFound if the shop has none."""
@@ -412,6 +416,80 @@ class ShopifyProducts:
             field="productChangeStatus",
         )
         return await self._whole(shop, payload.get("product"), f"product {product_id}")
+
+    async def publish(self, shop: str, request: ProductPublish) -> ProductsPublished:
+        """Publish products to the publications named: one product by ``publishablePublish``,
+        several by ``publicationUpdate`` (50 a call, per publication). A name the shop has no
+        publication for, or Shopify's ``userErrors`` (a product it does not have), raise
+        ShopifyUserErrors (422) naming it. Publishing again changes nothing."""
+        by_name = self._publication_ids.get(shop) or {}
+        if any(name not in by_name for name in request.publications):
+            # Publications are few and rarely change: read again only for a name not known.
+            by_name = self._publication_ids[shop] = await self._publications(shop)
+        missing = [name for name in request.publications if name not in by_name]
+        if missing:
+            raise ShopifyUserErrors(
+                f"{shop} has no publication named {missing[0]!r}",
+                errors=[
+                    {"field": f"publications.{i}", "message": f"no publication named {name!r}"}
+                    for i, name in enumerate(request.publications)
+                    if name not in by_name
+                ],
+            )
+        wanted = list(dict.fromkeys(request.publications))
+        products = list(dict.fromkeys(request.product_ids))
+        if len(products) == 1:
+            # One product: one publishablePublish to every publication.
+            await self.admin.mutate(
+                shop,
+                "StrataPublishablePublish",
+                queries.PUBLISHABLE_PUBLISH,
+                {
+                    "id": _gid("Product", products[0]),
+                    "input": [{"publicationId": _gid("Publication", by_name[n])} for n in wanted],
+                },
+                field="publishablePublish",
+            )
+        else:
+            # Many: publicationUpdate adds up to 50 products to one publication per call.
+            size = queries.PUBLICATION_UPDATE_MAX
+            for name in wanted:
+                for start in range(0, len(products), size):
+                    await self.admin.mutate(
+                        shop,
+                        "StrataPublicationUpdate",
+                        queries.PUBLICATION_UPDATE,
+                        {
+                            "id": _gid("Publication", by_name[name]),
+                            "input": {
+                                "publishablesToAdd": [
+                                    _gid("Product", p) for p in products[start : start + size]
+                                ]
+                            },
+                        },
+                        field="publicationUpdate",
+                    )
+        return ProductsPublished(
+            publications=[PublicationRef(id=by_name[name], name=name) for name in wanted],
+            product_ids=list(request.product_ids),
+        )
+
+    async def _publications(self, shop: str) -> dict[str, int]:
+        found: dict[str, int] = {}
+        after: str | None = None
+        while True:
+            data = await self.admin.execute(
+                shop, "StrataPublications", queries.PUBLICATIONS, {"after": after}
+            )
+            connection = data.get("publications") or {}
+            for node in connection.get("nodes") or []:
+                number = _number(node.get("id"))
+                if number is not None:
+                    found.setdefault(node["name"], number)
+            page = connection.get("pageInfo") or {}
+            if not page.get("hasNextPage"):
+                return found
+            after = page.get("endCursor")
 
     async def _whole(self, shop: str, node: Any, what: str) -> ShopifyProduct:
         if not isinstance(node, dict):

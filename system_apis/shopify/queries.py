@@ -190,6 +190,33 @@ mutation StrataProductChangeStatus($id: ID!, $status: ProductStatus!, $after: St
 }}
 """
 
+PUBLICATIONS = """
+query StrataPublications($after: String) {
+  publications(first: 250, after: $after) {
+    nodes { id name }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+
+PUBLISHABLE_PUBLISH = """
+mutation StrataPublishablePublish($id: ID!, $input: [PublicationInput!]!) {
+  publishablePublish(id: $id, input: $input) {
+    userErrors { field message }
+  }
+}
+"""
+
+# Shopify's limit of products one publicationUpdate adds.
+PUBLICATION_UPDATE_MAX = 50
+PUBLICATION_UPDATE = """
+mutation StrataPublicationUpdate($id: ID!, $input: PublicationUpdateInput!) {
+  publicationUpdate(id: $id, input: $input) {
+    userErrors { field message code }
+  }
+}
+"""
+
 VARIANTS_ALL = """
 query StrataVariantsPage($first: Int!, $after: String) {
   productVariants(first: $first, after: $after) {

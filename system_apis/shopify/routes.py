@@ -31,7 +31,9 @@ from system_apis.shopify.schemas import (
     MetafieldSet,
     OrderPage,
     OrderTags,
+    ProductPublish,
     ProductSet,
+    ProductsPublished,
     ProductStatusChange,
     Refund,
     RefundCreate,
@@ -498,6 +500,32 @@ class ShopController(Controller):
             data,
             ShopifyProduct,
             lambda: _products(request).set(shop, data),
+        )
+
+    @post(
+        "/publications/products",
+        operation_id="publishShopifyProducts",
+        summary="Publish products to the shop's sales channels (publishablePublish)",
+        status_code=200,
+        **requires("shopify:write", responses=problem_responses(*WRITE_ERRORS)),
+    )
+    async def publish_products(
+        self,
+        request: Request[Any, Any, Any],
+        shop: Annotated[str, SHOP],
+        data: JSONBody[ProductPublish],
+        idempotency_key: IdempotencyKeyHeader,
+    ) -> Response[ProductsPublished]:
+        """`publishablePublish` of each product to the sales channels' publications named
+        (`Online Store`, `Point of Sale`), as the shop's admin names them. A product already
+        on a publication stays on it. 422 naming the publication the shop does not have, or
+        Shopify's `userErrors` (a product it does not have). Requires `Idempotency-Key`."""
+        return await once(
+            request,
+            idempotency_key,
+            data,
+            ProductsPublished,
+            lambda: _products(request).publish(shop, data),
         )
 
     @post(

@@ -396,6 +396,29 @@ class ProductSet(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     status: ProductStatus | None = None
 
 
+class ProductPublish(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Products to publish to the shop's sales channels' publications, named as the admin
+    shows them (``Online Store``, ``Point of Sale``)."""
+
+    product_ids: Annotated[list[ShopifyId], msgspec.Meta(min_length=1, max_length=250)]
+    publications: Annotated[
+        list[Annotated[str, msgspec.Meta(min_length=1, max_length=255)]],
+        msgspec.Meta(min_length=1, max_length=20),
+    ]
+
+
+class PublicationRef(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    name: str
+
+
+class ProductsPublished(msgspec.Struct, frozen=True, kw_only=True):
+    """The products, now on every publication named."""
+
+    publications: list[PublicationRef]
+    product_ids: list[int]
+
+
 class ProductStatusChange(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """``ARCHIVED`` hides a product from every channel without deleting it."""
 

@@ -1,15 +1,18 @@
-"""The ERP read side of catalog publication: variants with ids, barcodes, prices and the
-change feed that also shows what was deactivated, against a real Tryton."""
+"""The ERP read side of catalog publication: variants with ids, barcodes, prices in every
+currency the ERP prices (its price lists) and the change feed that also shows what was
+deactivated or repriced, against a real Tryton."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import AsyncIterator
+from decimal import Decimal
 
 import httpx
 import pytest
 
-from sandbox.tryton import TrytonConsole, TrytonServer
+from sandbox.tryton import DEMO_PRODUCTS, TrytonConsole, TrytonServer
+from sandbox.tryton.master_data import price_list_name
 from shared.models import Product
 from system_apis.erp.adapters.tryton import TrytonAdapter
 from tests.integration.tryton import tryton_eu, tryton_template_dir  # noqa: F401
@@ -57,8 +60,12 @@ async def test_variants_carry_ids_prices_and_barcodes(
     mug_variant = variants["MUG-STONE-350"]
     assert mug_variant.barcode == "4006381333931"
     assert mug_variant.id == str(mug)
-    assert [m.currency for m in mug_variant.prices] == ["EUR"]
+    # The company's currency first (its list follows the list price), then the USD list's.
+    assert [m.currency for m in mug_variant.prices] == ["EUR", "USD"]
     assert mug_variant.prices[0] == mug_variant.price
+    demo = {v.sku: p.prices for p in DEMO_PRODUCTS for v in p.variants}
+    for sku, variant in variants.items():
+        assert {m.currency: m.amount for m in variant.prices} == demo[sku], sku
     assert variants["TSHIRT-BLK-M"].description == "Black / M"
     assert all(p.active for p in products)
 
@@ -86,3 +93,51 @@ async def test_change_feed_shows_products_withdrawn_from_sale(
     finally:
         with console(tryton_eu) as c:
             c.execute("product.template", "write", [pot], {"salable": True})
+
+
+async def test_usd_list_price_change_is_in_the_change_feed_and_never_estimated(
+    erp: TrytonAdapter,
+    tryton_eu: TrytonServer,  # noqa: F811
+) -> None:
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=2)
+    with console(tryton_eu) as c:
+        [usd] = c.execute(
+            "product.price_list", "search", [("name", "=", price_list_name("USD"))], 0, 1, None
+        )
+        [candle] = c.execute(
+            "product.product", "search", [("code", "=", "CANDLE-FIG-200")], 0, 1, None
+        )
+        [towel] = c.execute(
+            "product.product", "search", [("code", "=", "TOWEL-BATH-WHT")], 0, 1, None
+        )
+        lines = c.execute(
+            "product.price_list.line",
+            "search",
+            [("price_list", "=", usd), ("product", "in", [candle, towel])],
+            0,
+            None,
+            None,
+        )
+        rows = c.execute("product.price_list.line", "read", lines, ["product", "formula"])
+        formulas = {row["product"]: (row["id"], row["formula"]) for row in rows}
+        c.execute("product.price_list.line", "write", [formulas[candle][0]], {"formula": "26.50"})
+        # A rate is not a price the business set: the towel has no USD price now.
+        c.execute(
+            "product.price_list.line",
+            "write",
+            [formulas[towel][0]],
+            {"formula": "list_price * Decimal('1.08')"},
+        )
+    try:
+        changed = {v.sku: v for p in await all_products(erp, since) for v in p.variants}
+        assert {m.currency: m.amount for m in changed["CANDLE-FIG-200"].prices} == {
+            "EUR": Decimal("22.00"),
+            "USD": Decimal("26.50"),
+        }
+        assert [m.currency for m in changed["TOWEL-BATH-WHT"].prices] == ["EUR"]
+        # Only what was repriced (and what the tests before changed) is in the window.
+        assert "BEANIE-CHR" not in changed
+    finally:
+        with console(tryton_eu) as c:
+            for line, formula in formulas.values():
+                c.execute("product.price_list.line", "write", [line], {"formula": formula})

@@ -134,7 +134,13 @@ class Calls:
         if request.method == "POST":
             path = request.url.path
             shop = path.split("/shops/")[1].split("/")[0]
-            kind = "productSet" if path.endswith("/products/set") else "productChangeStatus"
+            kind = (
+                "productSet"
+                if path.endswith("/products/set")
+                else "publish"
+                if path.endswith("/publications/products")
+                else "productChangeStatus"
+            )
             self.writes.append((shop, kind, json.loads(request.content)))
 
     def of(self, kind: str) -> list[tuple[str, dict[str, Any]]]:
@@ -145,10 +151,37 @@ class Calls:
 
 
 class World:
-    def __init__(self, service: CatalogService, calls: Calls, shopify: httpx.AsyncClient) -> None:
+    def __init__(
+        self,
+        service: CatalogService,
+        calls: Calls,
+        shopify: httpx.AsyncClient,
+        sandbox: httpx.AsyncClient,
+    ) -> None:
         self.service = service
         self.calls = calls
         self.shopify = shopify
+        self.sandbox = sandbox
+
+    async def on_online_store(self, shop: str, product_id: int) -> bool:
+        """Whether the product is published to the shop's Online Store (Shopify's admin)."""
+        url = f"/shops/{shop}/admin/api/2026-10/graphql.json"
+        headers = {"X-Shopify-Access-Token": TOKEN}
+        query = "{ publications(first: 10) { nodes { id name } } }"
+        response = await self.sandbox.post(url, json={"query": query}, headers=headers)
+        assert response.status_code == 200, response.text
+        nodes = response.json()["data"]["publications"]["nodes"]
+        [online] = [n["id"] for n in nodes if n["name"] == "Online Store"]
+        query = (
+            "query On($id: ID!, $pub: ID!) "
+            "{ product(id: $id) { publishedOnPublication(publicationId: $pub) } }"
+        )
+        variables = {"id": f"gid://shopify/Product/{product_id}", "pub": online}
+        response = await self.sandbox.post(
+            url, json={"query": query, "variables": variables}, headers=headers
+        )
+        assert response.status_code == 200, response.text
+        return bool(response.json()["data"]["product"]["publishedOnPublication"])
 
     async def product(self, shop: str, product_id: int) -> dict[str, Any]:
         response = await self.shopify.get(f"/shopify/v1/shops/{shop}/products/{product_id}")
@@ -199,6 +232,7 @@ def catalog_settings(
 async def world(
     erp_urls: dict[str, str],
     shopify_url: str,
+    sandbox_url: str,
     redis_server: RedisServer,
     catalog_settings: CatalogSettings,
 ) -> AsyncIterator[World]:
@@ -217,6 +251,7 @@ async def world(
         event_hooks={"request": [calls.hook]},
     )
     reader = httpx.AsyncClient(base_url=shopify_url, headers=headers, timeout=30)
+    sandbox = httpx.AsyncClient(base_url=sandbox_url, timeout=30)
     redis = service_redis(redis_server.url)
     service = CatalogService(
         settings,
@@ -225,10 +260,10 @@ async def world(
         ShopifyProducts(shopify),
     )
     try:
-        yield World(service, calls, reader)
+        yield World(service, calls, reader, sandbox)
     finally:
         await service.aclose()
-        for client in [*erps.values(), shopify, reader]:
+        for client in [*erps.values(), shopify, reader, sandbox]:
             await client.aclose()
         await redis.aclose()
 
@@ -262,6 +297,15 @@ async def test_full_publication_prices_each_shop_in_its_currency(world: World) -
             assert product["status"] == "ACTIVE"
             assert product["title"] in DEMO_TITLES
 
+    # Created and adopted products are on each shop's Online Store, published once each.
+    assert summary.published == 2 * products
+    for shop in (EU, US):
+        for held_id in {h["product_id"] for s in DEMO_PRICES for h in await world.holders(shop, s)}:
+            assert await world.on_online_store(shop, held_id), (shop, held_id)
+    publishes = world.calls.of("publish")
+    assert sorted(shop for shop, _ in publishes) == sorted([EU, US] * products)
+    assert all(body["publications"] == ["Online Store"] for _, body in publishes)
+
     # Adopted in place: the shop's product and variant ids and handle, Strata's title and price.
     mug = await world.product(EU, legacy["product_id"])
     assert mug["handle"] == legacy_product["handle"]
@@ -281,7 +325,7 @@ async def test_full_publication_prices_each_shop_in_its_currency(world: World) -
             assert gb_held == []
     records, total = await world.service.exceptions.page(state="open", shop=GB, offset=0, limit=100)
     assert total == products
-    assert {r.kind for r in records} == {"mapping"}
+    assert {r.kind for r in records} == {"price-missing-for-currency"}
     assert all(r.field is not None and r.field.endswith(".price") for r in records)
     assert all("no GBP price" in r.error for r in records)
     assert {s for r in records for s in r.skus} == set(DEMO_PRICES)

@@ -7,7 +7,13 @@ from decimal import Decimal
 import msgspec
 import pytest
 
-from process_apis.catalog.mapping import MappingError, desired_product, digest, merge
+from process_apis.catalog.mapping import (
+    MappingError,
+    PriceMissing,
+    desired_product,
+    digest,
+    merge,
+)
 from process_apis.catalog.schemas import LiveOption, LiveOptionValue, LiveProduct, LiveVariant
 from shared.models import Money, Product, Variant
 from shared.models.catalog import VariantOption
@@ -45,9 +51,22 @@ def test_mapping_prices_in_the_shops_currency() -> None:
 
 
 def test_no_price_in_the_currency_is_an_error_not_a_conversion() -> None:
-    with pytest.raises(MappingError) as caught:
+    with pytest.raises(PriceMissing) as caught:
         desired_product(tee(), instance="eu", currency="GBP")
     assert caught.value.field == "variants[TEE-S].price"
+    assert (caught.value.sku, caught.value.currency) == ("TEE-S", "GBP")
+    assert isinstance(caught.value, MappingError)
+
+
+def test_the_list_price_alone_prices_only_the_erps_currency() -> None:
+    """A variant without prices (an ERP without price lists) sells in the ERP's currency
+    only: its list price is never converted to another."""
+    bare = [msgspec.structs.replace(v, prices=[]) for v in tee().variants]
+    eur = desired_product(tee(variants=bare), instance="eu", currency="EUR")
+    assert eur is not None
+    assert [v.price for v in eur.variants] == ["19.00", "19.00"]
+    with pytest.raises(PriceMissing):
+        desired_product(tee(variants=bare), instance="eu", currency="USD")
 
 
 def test_erp_options_and_single_variants() -> None:
