@@ -299,16 +299,18 @@ def _open_fulfillment_orders(
 
 
 def _line_item(state: ShopifyState, shop: Shop, line: OrderLineDraft) -> LineItem:
-    product = shop.product_by_sku(line.sku)
+    found = shop.variant_by_sku(line.sku)
+    product, variant = found if found else (None, None)
     price = (
         Decimal(line.price)
         if line.price is not None
-        else (product.price if product else Decimal("10.00"))
+        else (variant.price if variant else Decimal("10.00"))
     )
     return LineItem(
         id=state.ids.next("LineItem"),
         product_id=product.id if product else None,
-        variant_id=product.variant_id if product else None,
+        # The line's own variant (the one carrying the SKU), not the product's first.
+        variant_id=variant.id if variant else None,
         sku=line.sku,
         title=line.title or (product.title if product else line.sku),
         quantity=line.quantity,
