@@ -28,6 +28,8 @@ class StackState:
     pid: int | None
     redis_url: str
     parts: dict[str, PartState]
+    #: Where the demo ERPs keep their databases and admin credentials (``strata up``'s).
+    erp_data_dir: Path | None = None
 
     def address(self, name: str) -> str:
         """Where part ``name`` listens; :class:`StepFailed` if the stack has no such part."""
@@ -61,6 +63,7 @@ def parse_state(text: str, path: Path = STACK_FILE) -> StackState:
             pid=int(data["pid"]) if data.get("pid") is not None else None,
             redis_url=str(data["redis_url"]),
             parts=parts,
+            erp_data_dir=Path(data["erp_data_dir"]) if data.get("erp_data_dir") else None,
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise StackNotFound(f"{path} is not a stack state file ({exc})") from None

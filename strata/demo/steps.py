@@ -8,7 +8,10 @@
 4. an ERP outage and recovery: the ``erp-eu`` system API is paused (SIGSTOP), an EU order
    waits and is retried, then the API resumes (SIGCONT, always, Ctrl-C included) and the
    order is posted exactly once;
-5. ready tokens: the storefront takes a Shopify session token and the service desk a Zendesk
+5. shipped with tracking: the EU warehouse ships the EU order in the demo ERP with a
+   tracking number; the orders process follows the ERP's shipments and the order becomes a
+   Shopify fulfillment carrying it, once;
+6. ready tokens: the storefront takes a Shopify session token and the service desk a Zendesk
    signed request, the tokens ``strata up`` prints.
 
 A step returns its evidence or raises :class:`~strata.demo.failures.StepFailed`.
@@ -28,6 +31,8 @@ from typing import Any, TextIO
 import httpx
 
 from sandbox.shopify.webhooks import sign
+from sandbox.tryton import TrytonConsole, admin_credentials, ship_sale
+from sandbox.tryton.server import database_name
 from shared.streams import ORDERS_CREATE
 from strata.demo.console import StepLine, StepResult, cause, plural
 from strata.demo.evidence import posted_count, retries_of
@@ -294,6 +299,55 @@ def step_outage(demo: Demo, line: StepLine) -> str:
     return f"{during}; resumed: posted once, eu SO {number}, {recovered:.1f}s later"
 
 
+def step_shipped(demo: Demo, line: StepLine) -> str:
+    """The EU order ships from the ERP with a tracking number and becomes one Shopify
+    fulfillment carrying it."""
+    order = demo.orders.get("eu")
+    if order is None or order.erp_id is None:
+        raise StepFailed("needs the EU order of step 1")
+    if demo.state.erp_data_dir is None:
+        raise StepFailed("the stack state names no ERP data directory (restart `make up`)")
+    tracking = f"JD{uuid.uuid4().int % 10**16:016d}"
+    credentials = admin_credentials("eu", demo.state.erp_data_dir)
+    line.note(f"the EU warehouse ships {order.name} (SO {order.erp_number}), DHL {tracking}")
+    started = time.monotonic()
+    with TrytonConsole(
+        demo.state.address("tryton-eu"),
+        database_name("eu"),
+        credentials.user,
+        credentials.password,
+    ) as console:
+        shipped = ship_sale(
+            console,
+            int(order.erp_id),
+            force=True,
+            packages=[{"carrier": "DHL", "tracking": tracking}],
+        )
+    if not shipped:
+        raise StepFailed(f"SO {order.erp_number} had nothing open to ship")
+
+    def fulfillments() -> list[dict[str, Any]]:
+        response = demo.http.get(
+            demo.url("shopify-sandbox", f"/_sandbox/shops/{order.shop}/orders/{order.id}")
+        )
+        response.raise_for_status()
+        made: list[dict[str, Any]] = response.json().get("fulfillments", [])
+        return [f for f in made if tracking in (f.get("tracking_numbers") or [])]
+
+    made = demo.wait(
+        line,
+        fulfillments,
+        lambda: f"waiting for {order.name}'s fulfillment in Shopify",
+    )
+    if len(made) != 1:
+        raise StepFailed(f"{order.name} has {len(made)} fulfillments carrying {tracking}")
+    took = time.monotonic() - started
+    return (
+        f"SO {order.erp_number} shipped (DHL {tracking}) -> Shopify fulfillment "
+        f"{made[0].get('name')} in {took:.1f}s, once"
+    )
+
+
 def step_tokens(demo: Demo, line: StepLine) -> str:
     """The storefront takes a Shopify session token, the service desk a Zendesk token."""
     order = demo.orders.get("eu")
@@ -327,6 +381,7 @@ STEPS: tuple[tuple[str, Callable[[Demo, StepLine], str]], ...] = (
     ("a duplicate webhook", step_duplicate),
     ("a forged webhook", step_forged),
     ("ERP outage and recovery", step_outage),
+    ("shipped with tracking", step_shipped),
     ("ready tokens", step_tokens),
 )
 

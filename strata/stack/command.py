@@ -61,7 +61,7 @@ def up(
             ) as parts:
                 try:
                     print_table(redis_url, parts, stack_file)
-                    write_state(stack_file, redis_url, parts, log_dir)
+                    write_state(stack_file, redis_url, parts, log_dir, data_dir)
                     while True:
                         for part in parts.values():
                             if part.proc is not None and part.proc.poll() is not None:

@@ -24,13 +24,21 @@ STACK_FILE = Path("var/stack.json")
 DEMO_ORDER = '{"email": "ada@example.com", "line_items": [{"sku": "TOTE-NAT", "quantity": 1}]}'
 
 
-def write_state(path: Path, redis_url: str, parts: Mapping[str, Part], log_dir: Path) -> None:
-    """Tell ``strata demo`` (and anyone else) where the running stack is: atomically."""
+def write_state(
+    path: Path,
+    redis_url: str,
+    parts: Mapping[str, Part],
+    log_dir: Path,
+    data_dir: Path | None = None,
+) -> None:
+    """Tell ``strata demo`` (and anyone else) where the running stack is: atomically.
+    ``data_dir`` is where the demo ERPs keep their databases and admin credentials."""
     state = {
         "pid": os.getpid(),
         "started_at": time.time(),
         "redis_url": redis_url,
         "log_dir": str(log_dir.resolve()),
+        "erp_data_dir": str(data_dir.resolve()) if data_dir is not None else None,
         "parts": [
             {
                 "name": part.name,
