@@ -32,6 +32,8 @@ FulfillmentSource = Literal["erp", "shopify"]
 FulfillmentState = Literal["pending", "fulfilled", "cancelled", "failed"]
 
 KEEP_FOR = 90 * 24 * 3600
+#: A send noted as under way outlives any retry of it (a crashed sender's note lapses).
+SENDING_FOR = 3600
 
 
 class FulfillmentTracking(msgspec.Struct, frozen=True, kw_only=True):
@@ -103,6 +105,25 @@ class FulfillmentRecords:
             pipe.hset(key, record.key, _ENCODER.encode(record))
             pipe.expire(key, KEEP_FOR)
             await pipe.execute()
+
+    def _sending_key(self, shop: str, order_id: str) -> str:
+        return f"{self.prefix}:{{{shop}:{order_id}}}:fulfillments:sending"
+
+    async def sending(self, shop: str, order_id: str, send_key: str) -> None:
+        """Note that a fulfillment of the order is being sent under ``send_key``: until
+        :meth:`sent`, a fulfillment Shopify tells of may be that one (its id is not known
+        yet), so nothing else takes it for one made in Shopify."""
+        key = self._sending_key(shop, order_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.sadd(key, send_key)
+            pipe.expire(key, SENDING_FOR)
+            await pipe.execute()
+
+    async def sent(self, shop: str, order_id: str, send_key: str) -> None:
+        await self.redis.srem(self._sending_key(shop, order_id), send_key)
+
+    async def any_sending(self, shop: str, order_id: str) -> bool:
+        return bool(await self.redis.scard(self._sending_key(shop, order_id)))
 
     async def get(self, shop: str, order_id: str, key: str) -> FulfillmentRecord | None:
         raw = await self.redis.hget(self._key(shop, order_id), key)

@@ -148,7 +148,7 @@ class FulfillmentSender:
         made_now = False
         for group in plan.groups:
             if group.fulfillment_id is None:
-                made_now |= await self._send(change, plan, group)
+                made_now |= await self._send(change, shipment, plan, group, tracking)
         fp = tracking_fingerprint(tracking)
         if fp != plan.tracking_fp and tracking is not None:
             for group in plan.groups:
@@ -233,11 +233,19 @@ class FulfillmentSender:
             px=PLAN_KEEP_MS,
         )
 
-    async def _send(self, change: ShipmentChange, plan: Plan, group: Group) -> bool:
+    async def _send(
+        self,
+        change: ShipmentChange,
+        shipment: Shipment,
+        plan: Plan,
+        group: Group,
+        tracking: Tracking | None,
+    ) -> bool:
         """Make the group's fulfillment (or find it made); whether Shopify made it now."""
         if not group.attempted:
             group.attempted = True
             await self._save(change, plan)
+        await self.records.sending(change.shop, change.order_id, group.key)
         try:
             response = await self.shopify.request(
                 "POST",
@@ -255,11 +263,14 @@ class FulfillmentSender:
                 # Nothing of the plan is in Shopify (a refusal means this send made nothing):
                 # a replay plans again from the fulfillment orders as they are then.
                 await self.redis.delete(self.plan_key(change.erp_instance, change.shipment_id))
+            await self.records.sent(change.shop, change.order_id, group.key)
             raise PermanentFailure(_problem_text(exc), kind="fulfillment-refused") from exc
         made = msgspec.json.decode(response.content, type=SentFulfillment)
         group.fulfillment_id = made.id
         group.name = made.name or None
         await self._save(change, plan)
+        await self._write_records(change, shipment, plan, tracking, state="fulfilled")
+        await self.records.sent(change.shop, change.order_id, group.key)
         return response.status_code == 201
 
     async def _update_tracking(
@@ -309,7 +320,9 @@ class FulfillmentSender:
             if group.fulfillment_id is None and group.attempted:
                 # The send's outcome is unknown: ask again with its key, which finds the
                 # fulfillment if Shopify made it (and else makes it, to be cancelled now).
-                await self._send(change, plan, group)
+                await self._send(
+                    change, shipment, plan, group, tracking_of(shipment, self.settings.carriers)
+                )
             if group.fulfillment_id is None:
                 continue
             try:

@@ -38,7 +38,7 @@ from process_apis.orders.fulfillment.records import (
     shopify_key,
 )
 from process_apis.orders.ports import HeldOrder, OrderPipeline
-from shared.events import PermanentFailure
+from shared.events import PermanentFailure, TransientFailure
 from shared.streams import (
     FULFILLMENTS_CREATE,
     FULFILLMENTS_UPDATE,
@@ -248,7 +248,6 @@ class ShopifyFulfillments:
             return
         claimed = None
         if self.records is not None:
-            await self.records.put(shop, order_id, record)
             claimed = next(
                 (
                     r
@@ -257,6 +256,15 @@ class ShopifyFulfillments:
                 ),
                 None,
             )
+            if claimed is None and await self.records.any_sending(shop, order_id):
+                # Strata is sending a shipment of this order and does not know its
+                # fulfillment's id yet: this may be it. Ask again once the send is recorded.
+                raise TransientFailure(
+                    f"a shipment of {shop} {order_id} is being sent to Shopify; fulfillment "
+                    f"{fulfillment.id} is looked at again after it",
+                    retry_after=1,
+                )
+            await self.records.put(shop, order_id, record)
         name = record.name or str(fulfillment.id)
         origin = (
             f"shipment {claimed.erp_instance}:{claimed.shipment_number or claimed.shipment_id}"
