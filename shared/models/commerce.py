@@ -358,6 +358,48 @@ class Shipment(msgspec.Struct, frozen=True, kw_only=True):
     created_at: dt.datetime | None = None
     # The last change to the shipment or its packages (the change feed's order).
     updated_at: dt.datetime | None = None
+    # The shipment's own external reference in the ERP: the caller's reference of a shipment
+    # recorded from elsewhere (e.g. a Shopify fulfillment), so a follower can tell it apart.
+    reference: str | None = None
+
+
+class ShipmentRecordLine(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Units of one SKU that left, in a shipment to record (whole units, as channels count)."""
+
+    sku: Sku
+    quantity: Quantity
+
+
+class ShipmentParcel(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A parcel of a shipment that left from elsewhere: the carrier's tracking number and,
+    when known, what it holds (parcels without ``lines`` share what no parcel names).
+
+    No tracking link: an ERP derives it from the carrier and the number (Tryton computes it
+    and can't store one given)."""
+
+    tracking_number: Annotated[
+        str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")
+    ]
+    lines: Annotated[list[ShipmentRecordLine], msgspec.Meta(max_length=250)] = []
+
+
+class ShipmentRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A customer shipment of a sales order that already left from elsewhere (e.g. a
+    third-party warehouse fulfilling in Shopify), to be recorded in the ERP exactly once.
+
+    ``reference`` is the caller's unique reference of the shipment (e.g.
+    ``shopify:demo-eu.myshopify.com:fulfillment:5400000000123``): the ERP keeps it on the
+    shipment, and recording it again answers that shipment. ``lines`` say what left, by SKU.
+    """
+
+    reference: Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
+    lines: Annotated[list[ShipmentRecordLine], msgspec.Meta(min_length=1, max_length=250)]
+    # The carrier's name as the ERP knows it (e.g. "DHL"); absent, the shipment keeps its own.
+    carrier: (
+        Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")]
+        | None
+    ) = None
+    packages: Annotated[list[ShipmentParcel], msgspec.Meta(max_length=50)] = []
 
 
 class ShipmentChanges(msgspec.Struct, frozen=True, kw_only=True):

@@ -11,6 +11,10 @@ vendor errors into Strata's errors:
   ERP can't express): :class:`OrderNotAmendable` (409), whose detail and ``errors`` say why;
 - a return of shipped goods asked for an order that shipped nothing: :class:`NothingShipped`
   (409);
+- a shipment to record that the order's open shipments do not hold (a SKU, or more units):
+  :class:`NotOnOpenShipments` (422, ``errors`` naming the lines); one the ERP can't record as
+  asked (only part of a shipment whose picking has begun, lines spread over several open
+  shipments): :class:`ShipmentNotRecordable` (409);
 - the ERP is unreachable: :class:`shared.problems.UpstreamUnavailable` (503, Retry-After);
 - the ERP is too slow: :class:`shared.problems.UpstreamTimeout` (504).
 """
@@ -35,6 +39,7 @@ from shared.models import (
     SalesOrder,
     SalesOrderDraft,
     Shipment,
+    ShipmentRecord,
     StockLevel,
 )
 from shared.problems import Conflict, NotFound, ValidationFailed
@@ -63,6 +68,16 @@ class OrderNotAmendable(Conflict):
 class NothingShipped(Conflict):
     slug = "nothing-shipped"
     title = "Nothing of the order has shipped: there is nothing to return"
+
+
+class NotOnOpenShipments(ValidationFailed):
+    slug = "not-on-open-shipments"
+    title = "The order's open shipments do not hold what is to be recorded as shipped"
+
+
+class ShipmentNotRecordable(Conflict):
+    slug = "shipment-not-recordable"
+    title = "The shipment can't be recorded against the order's open shipments as asked"
 
 
 class OrderNotFound(NotFound):
@@ -198,6 +213,19 @@ class ErpPort(Protocol):
 
     async def shipments(self, order_id: str) -> list[Shipment]:
         """The order's customer shipments and return shipments."""
+
+    async def record_shipment(self, order_id: str, request: ShipmentRecord) -> Shipment:
+        """Record that ``request.lines`` of the order left from elsewhere (the goods are gone):
+        ship exactly those units from one of the order's open customer shipments (split when
+        only part of it leaves; the ERP plans the rest), with ``request.reference`` as its
+        reference, the carrier and the parcels' tracking numbers, and take it to done.
+
+        A shipment of the order that carries ``request.reference`` already is answered as
+        it stands, nothing changed (a repeat records nothing twice). OrderNotFound if no
+        such order; NotOnOpenShipments (422) naming the lines the open shipments do not hold;
+        ShipmentNotRecordable (409) when it can't be recorded as asked; ErpRejected naming
+        ``carrier`` for a carrier the ERP does not know.
+        """
 
     async def shipment_changes(
         self, since: dt.datetime, after_id: str | None, limit: int

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, HttpMethod, Request, Response, get, post, route
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
@@ -16,7 +16,15 @@ from litestar.params import Body, HeaderParameter, JSONBody, Parameter, QueryPar
 
 from shared.auth import requires
 from shared.idempotency import IDEMPOTENCY_KEY_PATTERN, IdempotencyStore, fingerprint
-from shared.models import OrderLine, Product, SalesOrder, SalesOrderDraft, ShipmentChanges
+from shared.models import (
+    OrderLine,
+    Product,
+    SalesOrder,
+    SalesOrderDraft,
+    Shipment,
+    ShipmentChanges,
+    ShipmentRecord,
+)
 from shared.problems import BadRequest, NotFound, ValidationFailed, problem_responses
 from system_apis.erp.port import Amendment, OrderNotFound, ShippedReturn, UnknownSku
 from system_apis.erp.schemas import (
@@ -189,6 +197,53 @@ _SHIPMENT_CHANGES_RESPONSES = {
             ),
         ],
     )
+}
+
+_RECORD_EXAMPLES = [
+    Example(
+        summary="A Shopify fulfillment by a third-party warehouse, in two UPS parcels",
+        value={
+            "reference": "shopify:demo-eu.myshopify.com:fulfillment:5400000000123",
+            "lines": [
+                {"sku": "TOWEL-BATH-SGE", "quantity": 2},
+                {"sku": "THROW-OAT", "quantity": 1},
+            ],
+            "carrier": "UPS",
+            "packages": [
+                {
+                    "tracking_number": "1Z999AA10123456784",
+                    "lines": [{"sku": "TOWEL-BATH-SGE", "quantity": 2}],
+                },
+                {"tracking_number": "1Z999AA10123456791"},
+            ],
+        },
+    ),
+    Example(
+        summary="Part of the order left, one parcel, the shipment's carrier kept",
+        value={
+            "reference": "shopify:demo-eu.myshopify.com:fulfillment:5400000000124",
+            "lines": [{"sku": "MUG-STONE-350", "quantity": 1}],
+            "packages": [{"tracking_number": "JD014600006281230001"}],
+        },
+    ),
+]
+_RECORDED = {
+    **_SHIPPED_IN_TWO_PARCELS,
+    "reference": "shopify:demo-eu.myshopify.com:fulfillment:5400000000123",
+}
+_RECORD_RESPONSES = {
+    201: ResponseSpec(
+        data_container=Shipment,
+        description="The shipment recorded, done",
+        generate_examples=False,
+        examples=[Example(summary="Recorded in two parcels", value=_RECORDED)],
+    ),
+    200: ResponseSpec(
+        data_container=Shipment,
+        description="The order's shipment that carries the reference already, as it stands",
+        generate_examples=False,
+        examples=[Example(summary="Recorded before, found by its reference", value=_RECORDED)],
+    ),
 }
 
 
@@ -456,6 +511,66 @@ class ErpController(Controller):
     ) -> Shipments:
         """Customer shipments and return shipments of the order."""
         return Shipments(items=await erp.shipments(order_id))
+
+    @post(
+        "/sales-orders/{order_id:str}/shipments",
+        operation_id="recordSalesOrderShipment",
+        summary="Record a shipment that left from elsewhere, exactly once",
+        **requires(
+            "erp:write",
+            responses={**_RECORD_RESPONSES, **problem_responses(*READ_ERRORS, 404, 409, 422)},
+        ),
+        status_code=201,
+    )
+    async def record_shipment(
+        self,
+        erp: NamedDependency[ErpService],
+        idempotency: NamedDependency[IdempotencyStore],
+        order_id: Annotated[str, ORDER_ID],
+        data: Annotated[
+            ShipmentRecord,
+            Body(title="The shipment that left", examples=_RECORD_EXAMPLES),
+        ],
+        idempotency_key: Annotated[str, IDEMPOTENCY_KEY],
+    ) -> Response[Shipment]:
+        """Record in the ERP that `lines` of the order left from elsewhere (e.g. a
+        third-party warehouse fulfilling in Shopify): exactly those units are shipped from
+        one of the order's open shipments (split when only part of it left; the ERP plans
+        the rest), with `reference` as the shipment's reference, the carrier (the ERP's
+        carrier of that name; the shipment's own when absent) and one package per parcel with
+        its tracking number (parcels without `lines` share what no parcel names), and the
+        shipment is done. Stock that can't be assigned is assigned anyway: the goods have
+        left. 201 with the shipment; 200 with the order's shipment that carries `reference`
+        already, unchanged, so a repeat never ships twice. 422 `not-on-open-shipments`
+        naming the lines (a SKU none of the open shipments holds, more units than are open)
+        or the parcel lines (more than ships, or units no parcel may take); 422
+        `erp-rejected` naming `carrier` for a carrier the ERP does not know; 409
+        `shipment-not-recordable` when only part of a shipment whose picking has begun is
+        asked, or the lines are spread over several open shipments. Requires
+        `Idempotency-Key`."""
+        fp = fingerprint(
+            f"POST /erp/v1/sales-orders/{order_id}/shipments".encode(), _ENCODER.encode(data)
+        )
+
+        async def record() -> tuple[int, Shipment]:
+            recorded = await erp.record_shipment(order_id, data)
+            return (201 if recorded.created else 200), recorded.shipment
+
+        return await idempotency.respond_once(
+            f"{erp.instance}:shipment-records", idempotency_key, fp, record
+        )
+
+    @route(
+        "/sales-orders/{order_id:str}/shipments",
+        http_method=[HttpMethod.OPTIONS],
+        include_in_schema=False,
+        sync_to_thread=False,
+    )
+    def allow_on_shipments(self) -> Response[None]:
+        """What an order's shipments path allows. Litestar's own answer would leave out GET: it
+        is made for the first handler registered on a path (by name: hence this one's) and
+        kept."""
+        return Response(None, status_code=204, headers={"Allow": "GET, OPTIONS, POST"})
 
     @get(
         "/sales-orders/{order_id:str}/invoices",

@@ -37,6 +37,7 @@ from shared.models import (
     SalesOrderDraft,
     Shipment,
     ShipmentChanges,
+    ShipmentRecord,
     StockLevel,
 )
 from shared.models import OrderStatus as SalesOrderStatus
@@ -52,6 +53,12 @@ UNCONFIRMED = frozenset({SalesOrderStatus.DRAFT, SalesOrderStatus.QUOTED})
 
 class PostedOrder(msgspec.Struct, frozen=True):
     order: SalesOrder
+    created: bool
+
+
+class RecordedShipment(msgspec.Struct, frozen=True):
+    shipment: Shipment
+    # False when a shipment of the order carried the reference already.
     created: bool
 
 
@@ -148,6 +155,22 @@ class ErpService:
         async with self.store.exclusive(self._order_lock(order_id)):
             made = await self.port.return_shipped(order_id)
         return msgspec.structs.replace(made, order=without_removed_lines(made.order))
+
+    async def record_shipment(self, order_id: str, request: ShipmentRecord) -> RecordedShipment:
+        """Record in the ERP a shipment of the order that left from elsewhere, once per
+        ``request.reference`` whatever is retried: under the order's lock, a shipment of the
+        order carrying the reference is answered (the adapter finishes it if an interrupted
+        call left it open); otherwise the adapter ships it. A recording that timed out may
+        still go on in the ERP, so the order stays locked until the lock expires."""
+        async with self.store.exclusive(
+            self._order_lock(order_id),
+            ttl=POST_LOCK_SECONDS,
+            keep_on=(UpstreamTimeout, UpstreamUnavailable),
+        ):
+            known = await self.port.shipments(order_id)
+            found = any(s.reference == request.reference and not s.is_return for s in known)
+            shipment = await self.port.record_shipment(order_id, request)
+        return RecordedShipment(shipment, created=not found)
 
     def _order_lock(self, order_id: str) -> str:
         return f"{self.instance}:order:{order_id}"

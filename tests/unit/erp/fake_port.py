@@ -21,6 +21,8 @@ from shared.models import (
     SalesOrder,
     SalesOrderDraft,
     Shipment,
+    ShipmentLine,
+    ShipmentRecord,
     StockLevel,
     Variant,
 )
@@ -197,6 +199,30 @@ class InMemoryErp:
 
     async def shipments(self, order_id: str) -> list[Shipment]:
         return [s for s in self.customer_shipments.values() if s.order_id == order_id]
+
+    async def record_shipment(self, order_id: str, request: ShipmentRecord) -> Shipment:
+        """A done shipment carrying ``request.reference``; the same one on a repeat."""
+        if order_id not in self.orders:
+            raise OrderNotFound(order_id)
+        for shipment in self.customer_shipments.values():
+            if shipment.order_id == order_id and shipment.reference == request.reference:
+                return shipment
+        shipment_id = str(len(self.customer_shipments) + 1)
+        shipment = Shipment(
+            id=shipment_id,
+            number=shipment_id,
+            state="done",
+            order_id=order_id,
+            reference=request.reference,
+            carrier=request.carrier,
+            lines=[
+                ShipmentLine(sku=line.sku, quantity=Decimal(line.quantity))
+                for line in request.lines
+            ],
+            updated_at=dt.datetime.now(dt.UTC),
+        )
+        self.customer_shipments[shipment_id] = shipment
+        return shipment
 
     async def shipment_changes(
         self, since: dt.datetime, after_id: str | None, limit: int

@@ -21,6 +21,7 @@ from shared.models import (
     SalesOrder,
     SalesOrderDraft,
     Shipment,
+    ShipmentRecord,
     StockLevel,
 )
 from system_apis.erp.adapters.tryton.amendments import SaleAmendments
@@ -29,6 +30,7 @@ from system_apis.erp.adapters.tryton.documents import OrderDocuments
 from system_apis.erp.adapters.tryton.parties import Customers
 from system_apis.erp.adapters.tryton.sales import SalesOrders
 from system_apis.erp.adapters.tryton.shipments import CustomerShipments
+from system_apis.erp.adapters.tryton.shipping import ShipmentRecorder
 from system_apis.erp.adapters.tryton_rpc import TrytonRpc
 from system_apis.erp.adapters.tryton_settings import TrytonSettings
 from system_apis.erp.port import Amendment, ShippedReturn
@@ -59,6 +61,7 @@ class TrytonAdapter:
         )
         self._shipments = CustomerShipments(self._rpc)
         self._documents = OrderDocuments(self._rpc, self._shipments)
+        self._shipping = ShipmentRecorder(self._rpc, self._shipments)
         self._amendments = SaleAmendments(self._rpc, catalogue=self._catalogue, sales=self._sales)
 
     @property
@@ -153,6 +156,11 @@ class TrytonAdapter:
     async def shipments(self, order_id: str) -> list[Shipment]:
         """Customer shipments of the sale, and return shipments of it or its return sales."""
         return await self._documents.shipments(order_id)
+
+    async def record_shipment(self, order_id: str, request: ShipmentRecord) -> Shipment:
+        """Ship from the sale's open shipments what left from elsewhere, under the caller's
+        reference (found by it on a repeat), forcing the stock when it can't be assigned."""
+        return await self._shipping.record(order_id, request)
 
     async def shipment_changes(
         self, since: dt.datetime, after_id: str | None, limit: int

@@ -34,7 +34,7 @@ _CREDIT_NOTE_FIELDS = [
     "currency.code",
     "origin_invoices",
 ]
-_SHIPMENT_FIELDS = ["number", "state", "create_date", "write_date"]
+_SHIPMENT_FIELDS = ["number", "reference", "state", "create_date", "write_date"]
 # Goods coming back: one move per line and SKU.
 _RETURN_MOVES = "incoming_moves"
 
@@ -143,6 +143,7 @@ def _return_shipment(row: Row) -> Shipment:
         is_return=True,
         created_at=utc(row.get("create_date")),
         updated_at=utc(row.get("write_date") or row.get("create_date")),
+        reference=row.get("reference") or None,
     )
 
 

@@ -30,6 +30,7 @@ _MODEL = "stock.shipment.out"
 _MOVES = "outgoing_moves"
 _FIELDS = [
     "number",
+    "reference",
     "state",
     "create_date",
     "write_date",
@@ -198,6 +199,7 @@ def customer_shipment(row: Row) -> Shipment:
         effective_date=row.get("effective_date"),
         created_at=utc(row.get("create_date")),
         updated_at=_updated_at(row),
+        reference=row.get("reference") or None,
     )
 
 
