@@ -75,6 +75,11 @@ def parse_reference(reference: str | None) -> tuple[str, str] | None:
     return shop, order_id
 
 
+def pending_member(change: ShipmentChange) -> str:
+    """The shipment's member of the pending set (and field of the seen hash)."""
+    return f"{change.erp_instance}:{change.shipment_id}:{change.shop}:{change.order_id}"
+
+
 def change_of(shipment: Shipment) -> str | None:
     if shipment.state in SHIPPED_STATES:
         return "shipped"
@@ -191,7 +196,7 @@ class ShipmentFollower:
         if order is None or change is None:
             return 0
         shop, order_id = order
-        field = f"{instance}:{shipment.id}"
+        field = f"{instance}:{shipment.id}:{shop}:{order_id}"
         now = self.clock()
         entry = ShipmentChange(
             erp_instance=instance,

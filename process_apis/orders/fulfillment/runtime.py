@@ -45,9 +45,9 @@ class FulfillmentParts:
             concurrency=self.settings.worker_concurrency,
             batch=self.settings.worker_concurrency,
             claim_idle=self.settings.claim_idle,
-            max_attempts=10,
-            base_delay=1.0,
-            max_delay=120.0,
+            max_attempts=self.settings.max_attempts,
+            base_delay=self.settings.retry_base_delay,
+            max_delay=self.settings.retry_max_delay,
             on_dead_letter=self.sender.on_dead_letter,
         )
 

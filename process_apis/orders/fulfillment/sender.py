@@ -23,7 +23,7 @@ from typing import Any
 import msgspec
 
 from process_apis.orders.exceptions import ExceptionStore, exception_id
-from process_apis.orders.fulfillment.feed import PENDING_KEY
+from process_apis.orders.fulfillment.feed import PENDING_KEY, pending_member
 from process_apis.orders.fulfillment.matching import (
     FulfillmentOrders,
     Group,
@@ -98,8 +98,13 @@ class FulfillmentSender:
         self.prefix = prefix
         self.clock = clock
 
-    def plan_key(self, instance: str, shipment_id: str) -> str:
-        return f"{self.prefix}:plan:{{{instance}:{shipment_id}}}"
+    def plan_key(self, change: ShipmentChange) -> str:
+        """The shipment's plan: by instance, shipment and the order it ships (an ERP whose
+        ids start again, a restored or a new database, must not find another's plan)."""
+        return (
+            f"{self.prefix}:plan:{{{change.erp_instance}:{change.shipment_id}}}"
+            f":{change.shop}:{change.order_id}"
+        )
 
     # -- the stream handler ------------------------------------------------------------------
 
@@ -140,7 +145,7 @@ class FulfillmentSender:
     # -- shipped -----------------------------------------------------------------------------
 
     async def _shipped(self, change: ShipmentChange, shipment: Shipment) -> None:
-        shop, order_id, instance = change.shop, change.order_id, change.erp_instance
+        shop, order_id = change.shop, change.order_id
         tracking = tracking_of(shipment, self.settings.carriers)
         plan = await self._plan(change, shipment, tracking)
         if plan is None:
@@ -158,7 +163,7 @@ class FulfillmentSender:
         state = "fulfilled" if plan.groups else "failed"
         await self._write_records(change, shipment, plan, tracking, state=state)
         if plan.groups:
-            await self.redis.zrem(PENDING_KEY, f"{instance}:{shipment.id}")
+            await self.redis.zrem(PENDING_KEY, pending_member(change))
         if made_now:
             left = plan.remaining_before - plan.shipped_units
             status = "fulfilled" if left <= 0 else "partially_fulfilled"
@@ -181,7 +186,7 @@ class FulfillmentSender:
         self, change: ShipmentChange, shipment: Shipment, tracking: Tracking | None
     ) -> Plan | None:
         """The shipment's kept plan, or a new one from the order's fulfillment orders now."""
-        key = self.plan_key(change.erp_instance, shipment.id)
+        key = self.plan_key(change)
         raw = await self.redis.get(key)
         if raw is not None:
             return msgspec.json.decode(raw, type=Plan)
@@ -203,7 +208,7 @@ class FulfillmentSender:
         plan = plan_shipment(
             shipment,
             orders,
-            key_prefix=f"{change.erp_instance}:shipment:{shipment.id}",
+            key_prefix=f"{change.erp_instance}:shipment:{shipment.id}:order:{change.order_id}",
             location_id=self.settings.location(
                 change.shop, change.erp_instance, shipment.warehouse
             ),
@@ -228,7 +233,7 @@ class FulfillmentSender:
 
     async def _save(self, change: ShipmentChange, plan: Plan) -> None:
         await self.redis.set(
-            self.plan_key(change.erp_instance, change.shipment_id),
+            self.plan_key(change),
             msgspec.json.encode(plan),
             px=PLAN_KEEP_MS,
         )
@@ -262,7 +267,7 @@ class FulfillmentSender:
             if all(g.fulfillment_id is None for g in plan.groups):
                 # Nothing of the plan is in Shopify (a refusal means this send made nothing):
                 # a replay plans again from the fulfillment orders as they are then.
-                await self.redis.delete(self.plan_key(change.erp_instance, change.shipment_id))
+                await self.redis.delete(self.plan_key(change))
             await self.records.sent(change.shop, change.order_id, group.key)
             raise PermanentFailure(_problem_text(exc), kind="fulfillment-refused") from exc
         made = msgspec.json.decode(response.content, type=SentFulfillment)
@@ -299,9 +304,9 @@ class FulfillmentSender:
     # -- cancelled ---------------------------------------------------------------------------
 
     async def _cancelled(self, change: ShipmentChange, shipment: Shipment) -> None:
-        key = self.plan_key(change.erp_instance, shipment.id)
+        key = self.plan_key(change)
         raw = await self.redis.get(key)
-        await self.redis.zrem(PENDING_KEY, f"{change.erp_instance}:{shipment.id}")
+        await self.redis.zrem(PENDING_KEY, pending_member(change))
         if raw is None:
             # Never sent: nothing in Shopify to undo (a record, if any, says cancelled).
             existing = await self.records.get(

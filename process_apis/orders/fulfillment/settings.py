@@ -43,6 +43,12 @@ class FulfillmentSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unkn
     worker_concurrency: Annotated[int, msgspec.Meta(ge=1, le=256)] = 8
     # A change a worker took and did not finish (it died) is taken over after this long.
     claim_idle: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+    # A change whose send failed for now (Shopify or its system API unavailable) is tried
+    # again up to ``max_attempts`` times, waiting from ``retry_base_delay`` doubling up to
+    # ``retry_max_delay`` seconds (or what Retry-After says), then becomes an exception.
+    max_attempts: Annotated[int, msgspec.Meta(ge=1, le=100)] = 12
+    retry_base_delay: Annotated[float, msgspec.Meta(gt=0)] = 1.0
+    retry_max_delay: Annotated[float, msgspec.Meta(gt=0)] = 120.0
     # Per shop (domain, or ``*``): whether Shopify e-mails the customer when a shipment is
     # recorded (and when its tracking changes). Shopify's own admin notifies by default.
     notify_customer: dict[str, bool] = msgspec.field(default_factory=lambda: {"*": True})

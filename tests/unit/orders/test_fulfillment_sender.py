@@ -25,7 +25,12 @@ from process_apis.orders.pipeline import PipelineStore
 from shared.events import Entry, PermanentFailure, TransientFailure
 from shared.models import Shipment, ShipmentChanges, ShipmentLine, ShipmentPackage
 from shared.sibling import NO_RETRIES, SiblingClient
-from shared.streams import SHIPMENTS_STREAM, ShipmentChange, encode_shipment_change
+from shared.streams import (
+    SHIPMENTS_STREAM,
+    ShipmentChange,
+    decode_shipment_change,
+    encode_shipment_change,
+)
 
 SHOP = "unit.myshopify.com"
 LOCATION = 61_000
@@ -166,7 +171,7 @@ async def test_a_shipment_is_sent_once_with_its_tracking_and_recorded(
     shipment = a_shipment()
     await sender.handle(entry_of(shipment))
     [(key, body)] = shopify.sends()
-    assert key == f"eu:shipment:{shipment.id}:{LOCATION}"
+    assert key == f"eu:shipment:{shipment.id}:order:1:{LOCATION}"
     assert body["fulfillment_orders"] == [
         {"fulfillment_order_id": 7, "lines": [{"fulfillment_order_line_id": 71, "quantity": 2}]}
     ]
@@ -207,7 +212,8 @@ async def test_a_refusal_goes_to_the_dead_letters_and_the_record_says_failed(
         await sender.handle(entry)
     assert "closed" in refused.value.reason
     # Nothing was made: the plan is gone, so a replay plans again from Shopify's state.
-    assert await sender.redis.get(sender.plan_key("eu", shipment.id)) is None
+    change = decode_shipment_change(entry.payload)
+    assert await sender.redis.get(sender.plan_key(change)) is None
     await sender.on_dead_letter(entry, refused.value.reason, refused.value.kind)
     [exception], _ = await sender.exceptions.page(
         state="open", shop=SHOP, kind=None, offset=0, limit=10
@@ -261,7 +267,7 @@ async def test_the_follower_offers_each_content_once(redis: Redis) -> None:
     assert await follower.poll("eu") == 1
     assert await follower.poll("eu") == 0  # seen again in the overlap: not offered
     assert await redis.xlen(SHIPMENTS_STREAM) == before + 1
-    assert await redis.zscore(PENDING_KEY, f"eu:{shipment.id}") is not None
+    assert await redis.zscore(PENDING_KEY, f"eu:{shipment.id}:{SHOP}:1") is not None
     # A channel order's shipment, or a return, is passed over.
     channel = msgspec.structs.replace(
         shipment, id=uuid.uuid4().hex[:10], external_reference="pos:store-1:9"
