@@ -38,7 +38,7 @@ import msgspec
 
 from process_apis.orders.ports import AmendedOrder, ShippedReturn
 from shared.events import PermanentFailure, TransientFailure
-from shared.models import OrderLine, SalesOrder, SalesOrderDraft
+from shared.models import OrderLine, SalesOrder, SalesOrderDraft, Shipment, ShipmentRecord
 from shared.sibling import (
     NO_RETRIES,
     InvalidPathParameter,
@@ -319,6 +319,20 @@ class ErpClient:
                 order_id=order_id,
             )
             return _answer(self.api, response, ShippedReturn)
+
+    async def record_shipment(self, order_id: str, record: ShipmentRecord) -> Shipment:
+        """Record a shipment that left from elsewhere, once per ``record.reference`` (a
+        repeat answers the shipment recorded first)."""
+        with _failing_as_worker_needs(f"record shipment {record.reference}"):
+            response = await self.api.request(
+                "POST",
+                "/erp/v1/sales-orders/{order_id}/shipments",
+                content=_ENC.encode(record),
+                headers=_JSON,
+                idempotency_key=idempotency_key("shipment", record.reference),
+                order_id=order_id,
+            )
+            return _answer(self.api, response, Shipment)
 
 
 class ShopifyClient:

@@ -34,7 +34,15 @@ from typing import Any, Final, Protocol
 import msgspec
 
 from process_apis.orders.schemas import ExceptionState, OrderException, OrderStatus
-from shared.models import Money, OrderLine, ReturnLine, SalesOrder, SalesOrderDraft
+from shared.models import (
+    Money,
+    OrderLine,
+    ReturnLine,
+    SalesOrder,
+    SalesOrderDraft,
+    Shipment,
+    ShipmentRecord,
+)
 from shared.streams import ShipmentChange, StreamEntry
 
 
@@ -216,6 +224,9 @@ class ErpOrders(Protocol):
         """Cut a cancelled order down to what shipped and return that, once:
         :class:`~process_apis.orders.downstream.NothingToReturn` (status 409) when nothing
         shipped."""
+
+    async def record_shipment(self, order_id: str, record: ShipmentRecord) -> Shipment:
+        """Record a shipment that left from elsewhere, once per ``record.reference``."""
 
 
 class ShopifyOrders(Protocol):

@@ -184,7 +184,9 @@ class OrdersService:
         self.erps = dict(erps)
         self.shopify = shopify
         self.fulfillments = fulfillments
-        self.shopify_fulfillments = ShopifyFulfillments(pipeline, fulfillments)
+        self.shopify_fulfillments = ShopifyFulfillments(
+            pipeline, fulfillments, erps=erps, settings=settings.fulfillment
+        )
         self._inflight = {name: asyncio.Semaphore(settings.erp_max_inflight) for name in erps}
         self.changes = OrderChanges(
             settings,

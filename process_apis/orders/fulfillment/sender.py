@@ -147,6 +147,31 @@ class FulfillmentSender:
     async def _shipped(self, change: ShipmentChange, shipment: Shipment) -> None:
         shop, order_id = change.shop, change.order_id
         tracking = tracking_of(shipment, self.settings.carriers)
+        made_in_shopify = shopify_fulfillment_of(shipment, shop)
+        if made_in_shopify is not None:
+            # The ERP recorded a fulfillment made in Shopify: Shopify has it already.
+            await self.records.put(
+                shop,
+                order_id,
+                FulfillmentRecord(
+                    key=shipment_key(change.erp_instance, shipment.id),
+                    source="shopify",
+                    state="fulfilled",
+                    fulfillment_id=made_in_shopify,
+                    erp_instance=change.erp_instance,
+                    shipment_id=shipment.id,
+                    shipment_number=shipment.number,
+                    carrier=tracking.company if tracking else None,
+                    tracking=_tracking(tracking),
+                    lines=[
+                        FulfillmentLine(sku=line.sku, quantity=int(line.quantity))
+                        for line in shipment.lines
+                    ],
+                    shipped_at=_shipped_at(shipment, change),
+                ),
+            )
+            await self.redis.zrem(PENDING_KEY, pending_member(change))
+            return
         plan = await self._plan(change, shipment, tracking)
         if plan is None:
             return
@@ -304,6 +329,10 @@ class FulfillmentSender:
     # -- cancelled ---------------------------------------------------------------------------
 
     async def _cancelled(self, change: ShipmentChange, shipment: Shipment) -> None:
+        if shopify_fulfillment_of(shipment, change.shop) is not None:
+            # Recorded from Shopify: what Shopify holds is Shopify's to change.
+            await self.redis.zrem(PENDING_KEY, pending_member(change))
+            return
         key = self.plan_key(change)
         raw = await self.redis.get(key)
         await self.redis.zrem(PENDING_KEY, pending_member(change))
@@ -465,6 +494,16 @@ class FulfillmentSender:
             detail=reason,
         )
         return record
+
+
+def shopify_fulfillment_of(shipment: Shipment, shop: str) -> int | None:
+    """The Shopify fulfillment an ERP shipment was recorded from (its reference is
+    ``shopify:<shop>:fulfillment:<id>``), else None."""
+    prefix = f"shopify:{shop}:fulfillment:"
+    if shipment.reference and shipment.reference.startswith(prefix):
+        number = shipment.reference[len(prefix) :]
+        return int(number) if number.isdigit() else None
+    return None
 
 
 def _tracking(tracking: Tracking | None) -> list[FulfillmentTracking]:

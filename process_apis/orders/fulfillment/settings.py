@@ -52,6 +52,15 @@ class FulfillmentSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unkn
     # Per shop (domain, or ``*``): whether Shopify e-mails the customer when a shipment is
     # recorded (and when its tracking changes). Shopify's own admin notifies by default.
     notify_customer: dict[str, bool] = msgspec.field(default_factory=lambda: {"*": True})
+    # Per shop (domain, or ``*``): whether a fulfillment made in Shopify (a third-party
+    # warehouse, the merchant in the admin) is also recorded as a shipment in the order's
+    # ERP. Off by default: most shops ship from the ERP's warehouse, and a fulfillment made
+    # in Shopify there is the merchant marking an order shipped by hand (the ERP's own
+    # shipment follows, and would be counted twice). Turn it on for a shop whose
+    # third-party warehouse fulfils in Shopify, so the ERP's stock and invoicing follow it.
+    erp_shipments_from_shopify: dict[str, bool] = msgspec.field(
+        default_factory=lambda: {"*": False}
+    )
     # ERP carrier name -> Shopify's name for it (unlisted names are sent as they are).
     carriers: dict[str, str] = msgspec.field(default_factory=lambda: dict(DEFAULT_CARRIERS))
     # ``<instance>:<warehouse code>`` (or ``<instance>:*``) -> the Shopify location id its
@@ -63,6 +72,17 @@ class FulfillmentSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unkn
         if shop in self.notify_customer:
             return self.notify_customer[shop]
         return self.notify_customer.get("*", True)
+
+    def records_in_erp(self, shop: str) -> bool:
+        if shop in self.erp_shipments_from_shopify:
+            return self.erp_shipments_from_shopify[shop]
+        return self.erp_shipments_from_shopify.get("*", False)
+
+    def erp_carrier(self, shopify_name: str | None) -> str | None:
+        """The ERP's name of a carrier Shopify names (None when the settings know none)."""
+        if not shopify_name:
+            return None
+        return next((e for e, s in self.carriers.items() if s == shopify_name), None)
 
     def carrier(self, name: str | None) -> str | None:
         if not name:

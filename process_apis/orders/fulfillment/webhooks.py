@@ -6,8 +6,12 @@ Each fulfillment becomes the ``shopify:<fulfillment id>`` entry of the order's
 ERP shipment's entry when Strata made it), and a pipeline step that leaves the order's
 pipeline state alone. An order webhook also sets the order's ``fulfillment_status`` summary.
 
-Records only: whether a fulfillment made in Shopify (a third-party warehouse) should post an
-ERP shipment would be a per-shop setting, and nothing writes ERP shipments yet.
+A fulfillment made in Shopify (no ERP shipment of Strata's claims it) is also recorded as a
+shipment in the order's ERP when the shop's setting says so
+(``FulfillmentSettings.erp_shipments_from_shopify``), once per fulfillment (the reference
+``shopify:<shop>:fulfillment:<id>`` is the ERP's idempotency), before the record is written:
+a failure leaves nothing recorded, and the webhook's retry records it. The fulfillment sender
+recognises that ERP shipment by its reference and sends nothing back to Shopify.
 
 Shopify delivers webhooks at least once and out of order, and all of these run under the
 order's lock, so:
@@ -25,6 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any, Final
 
 import msgspec
@@ -37,8 +42,10 @@ from process_apis.orders.fulfillment.records import (
     FulfillmentTracking,
     shopify_key,
 )
-from process_apis.orders.ports import HeldOrder, OrderPipeline
+from process_apis.orders.fulfillment.settings import FulfillmentSettings
+from process_apis.orders.ports import ErpOrders, HeldOrder, OrderPipeline
 from shared.events import PermanentFailure, TransientFailure
+from shared.models import ShipmentParcel, ShipmentRecord, ShipmentRecordLine
 from shared.streams import (
     FULFILLMENTS_CREATE,
     FULFILLMENTS_UPDATE,
@@ -201,9 +208,18 @@ class ShopifyFulfillments:
     steps and the order's ``fulfillment_status`` are kept.
     """
 
-    def __init__(self, pipeline: OrderPipeline, records: FulfillmentRecords | None) -> None:
+    def __init__(
+        self,
+        pipeline: OrderPipeline,
+        records: FulfillmentRecords | None,
+        *,
+        erps: Mapping[str, ErpOrders] | None = None,
+        settings: FulfillmentSettings | None = None,
+    ) -> None:
         self.pipeline = pipeline
         self.records = records
+        self.erps = erps or {}
+        self.settings = settings or FulfillmentSettings()
 
     async def handle(self, held: HeldOrder, topic: str, body: dict[str, Any]) -> None:
         """Handle one webhook of :data:`SHOPIFY_FULFILLMENT_TOPICS` for the held order."""
@@ -244,6 +260,11 @@ class ShopifyFulfillments:
         key = shopify_key(fulfillment.id)
         previous = await self.records.get(shop, order_id, key) if self.records else None
         record = shopify_record(fulfillment, previous)
+        if previous is not None and previous.shipment_id is not None:
+            # The ERP shipment it was recorded as stays named.
+            record = msgspec.structs.replace(
+                record, shipment_id=previous.shipment_id, erp_instance=previous.erp_instance
+            )
         if previous is not None and _same(previous, record):
             return
         claimed = None
@@ -263,6 +284,16 @@ class ShopifyFulfillments:
                     f"a shipment of {shop} {order_id} is being sent to Shopify; fulfillment "
                     f"{fulfillment.id} is looked at again after it",
                     retry_after=1,
+                )
+            if (
+                claimed is None
+                and record.state == "fulfilled"
+                and (previous is None or previous.state != "fulfilled")
+                and self.settings.records_in_erp(shop)
+            ):
+                shipped = await self._record_in_erp(held, summary, fulfillment.id, record)
+                record = msgspec.structs.replace(
+                    record, shipment_id=shipped, erp_instance=summary.get("erp_instance")
                 )
             await self.records.put(shop, order_id, record)
         name = record.name or str(fulfillment.id)
@@ -291,6 +322,44 @@ class ShopifyFulfillments:
             shown = (record.display_status or record.state).lower()
             detail = f"{name} {shown}: {_parcels(record)} ({origin})"
         await self._record(held, step, detail, **fields)
+
+    async def _record_in_erp(
+        self,
+        held: HeldOrder,
+        summary: dict[str, str],
+        fulfillment_id: int,
+        record: FulfillmentRecord,
+    ) -> str:
+        """Record the fulfillment as a shipment in the order's ERP (once); its ERP id."""
+        instance, erp_order = summary.get("erp_instance"), summary.get("erp_order_id")
+        erp = self.erps.get(instance or "")
+        if not erp_order or erp is None:
+            raise TransientFailure(
+                f"fulfillment {fulfillment_id} of {held.shop} {held.order_id}: the order is "
+                "not posted in an ERP yet, so its shipment can't be recorded there",
+                retry_after=10,
+            )
+        lines = [line for line in record.lines if line.sku and line.quantity > 0]
+        if not lines or len(lines) != len(record.lines):
+            raise PermanentFailure(
+                f"fulfillment {fulfillment_id} has lines without a SKU: it can't be recorded "
+                "as an ERP shipment",
+                kind="fulfillment-not-recordable",
+            )
+        shipment = await erp.record_shipment(
+            erp_order,
+            ShipmentRecord(
+                reference=f"shopify:{held.shop}:fulfillment:{fulfillment_id}",
+                lines=[
+                    ShipmentRecordLine(sku=line.sku or "", quantity=line.quantity) for line in lines
+                ],
+                carrier=self.settings.erp_carrier(record.carrier),
+                packages=[
+                    ShipmentParcel(tracking_number=t.number) for t in record.tracking if t.number
+                ],
+            ),
+        )
+        return shipment.id
 
     async def _status_after_cancel(
         self, held: HeldOrder, summary: dict[str, str], at: float | None

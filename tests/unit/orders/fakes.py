@@ -22,7 +22,16 @@ from process_apis.orders.downstream import (
 )
 from process_apis.orders.ports import AmendedOrder, OrderLockLost, ShippedReturn
 from process_apis.orders.schemas import ExceptionState, OrderException, OrderStatus, PipelineStep
-from shared.models import Money, OrderLine, ReturnLine, SalesOrder, SalesOrderDraft
+from shared.models import (
+    Money,
+    OrderLine,
+    ReturnLine,
+    SalesOrder,
+    SalesOrderDraft,
+    Shipment,
+    ShipmentLine,
+    ShipmentRecord,
+)
 from shared.models import OrderStatus as ErpOrderStatus
 from shared.streams import ShipmentChange, StreamEntry
 
@@ -259,6 +268,7 @@ class FakeErp:
         self.priced: list[tuple[str, bool, Decimal | None]] = []
         self.returned: dict[str, ShippedReturn] = {}
         self.return_calls = 0
+        self.recorded_shipments: dict[str, Shipment] = {}
         self.fail: Exception | None = None
         self.delay = 0.0
         self.status = ErpOrderStatus.CONFIRMED
@@ -340,6 +350,22 @@ class FakeErp:
         self.orders[order_id] = order
         self.amended.append((order_id, quantities(lines), key))
         return AmendedOrder(order=order, changes=changes, amendment_id=str(len(self.amended)))
+
+    async def record_shipment(self, order_id: str, record: ShipmentRecord) -> Shipment:
+        """A done shipment carrying the reference; the same one again on a repeat."""
+        await self._call()
+        made = self.recorded_shipments.get(record.reference)
+        if made is None:
+            made = Shipment(
+                id=str(len(self.recorded_shipments) + 1),
+                number=None,
+                state="done",
+                order_id=order_id,
+                reference=record.reference,
+                lines=[ShipmentLine(sku=x.sku, quantity=Decimal(x.quantity)) for x in record.lines],
+            )
+            self.recorded_shipments[record.reference] = made
+        return made
 
     async def return_shipped(self, order_id: str, key: str) -> ShippedReturn:
         await self._call()

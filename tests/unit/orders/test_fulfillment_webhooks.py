@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -24,6 +25,7 @@ from process_apis.orders.fulfillment.records import (
     shipment_key,
     shopify_key,
 )
+from process_apis.orders.fulfillment.settings import FulfillmentSettings
 from process_apis.orders.locks import RedisOrderLocks
 from process_apis.orders.pipeline import PipelineStore
 from process_apis.orders.service import OrdersService
@@ -36,7 +38,7 @@ from sandbox.shopify.fulfillments import (
     cancel_fulfillment,
     fulfil_in_admin,
 )
-from shared.events import PermanentFailure
+from shared.events import PermanentFailure, TransientFailure
 from tests.support.tokens import TokenMint
 from tests.unit.orders.fakes import (
     FakeAcknowledgements,
@@ -461,3 +463,54 @@ async def test_the_sandboxs_admin_fulfillments_are_read_as_shopify_sends_them(
     assert [f.state for f in status.fulfillments] == ["cancelled", "fulfilled"]
     assert status.fulfillment_status == "partially_fulfilled"
     assert first.id == status.fulfillments[0].fulfillment_id
+
+
+async def test_a_shop_that_says_so_records_a_shopify_fulfillment_in_the_erp_once(
+    redis: Redis,
+) -> None:
+    prefix = f"test:{uuid.uuid4().hex[:10]}:orders"
+    pipeline = PipelineStore(redis, prefix)
+    store = FulfillmentRecords(redis, prefix)
+    erp = FakeErp("eu")
+    settings = OrdersSettings(
+        fulfillment=FulfillmentSettings(erp_shipments_from_shopify={SHOP: True})
+    )
+    service = OrdersService(
+        settings,
+        pipeline=pipeline,
+        exceptions=FakeExceptions(),
+        locks=RedisOrderLocks(redis, ttl=30, prefix=prefix),
+        acknowledgements=FakeAcknowledgements(),
+        customers=FakeCustomerIndex(),
+        stream=FakeOrderStream(),
+        erps={"eu": erp},
+        shopify=FakeShopify(),
+        fulfillments=store,
+    )
+    made = Parts(service, pipeline, store)
+    # Not posted yet: the shipment can't be recorded, so the webhook waits (nothing kept).
+    await pipeline.record(SHOP, ORDER_ID, "received", state="received")
+    with pytest.raises(TransientFailure):
+        await made.send("fulfillments/create", fulfillment(tracking_company="DHL Express"))
+    assert await store.list(SHOP, ORDER_ID) == []
+
+    await pipeline.record(
+        SHOP, ORDER_ID, "acknowledged", state="acknowledged", erp_instance="eu", erp_order_id="7"
+    )
+    await made.send("fulfillments/create", fulfillment(tracking_company="DHL Express"))
+    await made.send(
+        "fulfillments/update",
+        fulfillment(updated_at="2026-11-21T11:00:00+00:00", tracking_company="DHL Express"),
+    )
+    [(reference, shipment)] = erp.recorded_shipments.items()
+    assert reference == f"shopify:{SHOP}:fulfillment:{FULFILLMENT_ID}"
+    assert shipment.order_id == "7"
+    assert [(line.sku, line.quantity) for line in shipment.lines] == [("TSHIRT-BLK-M", Decimal(2))]
+    [record] = await store.list(SHOP, ORDER_ID)
+    assert record.shipment_id == shipment.id
+
+
+async def test_by_default_a_shopify_fulfillment_is_not_recorded_in_the_erp(parts: Parts) -> None:
+    await parts.send("fulfillments/create", fulfillment())
+    erps: Any = parts.service.erps
+    assert erps["eu"].recorded_shipments == {}
