@@ -69,6 +69,10 @@ redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 local st = redis.call('HMGET', KEYS[1], 'avail', 'ts', 'max', 'rate', 'seq')
 local max = tonumber(st[3]) or tonumber(ARGV[2])
 local rate = tonumber(st[4]) or tonumber(ARGV[3])
+-- A bucket reported as not refilling (never Shopify's, but a sandbox can say it) refills
+-- at a thousandth of a point a second: no division by zero, and waits stay finite.
+local function positive(r) if r == nil or r <= 0 then return 0.001 end return r end
+rate = positive(rate)
 local seq = tonumber(st[5]) or 0
 local function inflight()
   local sum, oldest = 0, nil
@@ -127,7 +131,7 @@ local own = tonumber(ARGV[5])
 local actual = tonumber(ARGV[6])
 local reported = tonumber(ARGV[7])
 max = tonumber(ARGV[2])
-rate = tonumber(ARGV[3])
+rate = positive(tonumber(ARGV[3]))
 if actual < 0 then actual = tonumber(requested) end
 if own > 0 then
   redis.call('ZREM', KEYS[2], own .. ':' .. requested)

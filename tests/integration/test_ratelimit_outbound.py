@@ -163,3 +163,23 @@ async def test_cost_bucket_follows_a_lower_reported_balance(redis_url: str) -> N
     with pytest.raises(ValueError, match="never fit"):
         await bucket.reserve(1001)
     await client.aclose()
+
+
+async def test_a_bucket_reported_as_not_refilling_is_no_error(redis_url: str) -> None:
+    """A restore rate of 0 (never Shopify's; a sandbox can report it) books and observes
+    without a division by zero; a booking it can't pay in time is refused, not a crash."""
+    client = Redis.from_url(redis_url)
+    bucket = CostBucket(client, f"{uuid.uuid4().hex[:8]}.myshopify.com", maximum_available=100,
+                        restore_rate=50, max_wait=0.2)  # fmt: skip
+    first = await bucket.reserve(60)
+    points = await bucket.observe(
+        {"maximumAvailable": 100, "currentlyAvailable": 40, "restoreRate": 0},
+        60,
+        60,
+        reservation=first,
+    )
+    assert points == pytest.approx(40, abs=0.5)
+    assert (await bucket.reserve(30)).waited == 0
+    with pytest.raises(OutboundWaitTooLong):
+        await bucket.reserve(30)  # 20 points short, and nothing refills
+    await client.aclose()
