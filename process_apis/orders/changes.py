@@ -65,6 +65,9 @@ AMENDMENT_REFUSED: Final = "amendment-refused"
 CANCEL_AFTER_SHIPMENT: Final = "cancel-after-shipment"
 #: The summary field set ("1") while the ERP order was last amended without Shopify's total.
 UNPRICED: Final = "amended_unpriced"
+#: The lines Shopify's order had when an operator replayed it with edited lines (a SKU
+#: mapped by hand): Shopify keeps sending those, and they are no change to follow.
+SHOPIFY_LINES: Final = "shopify_lines"
 T = TypeVar("T")
 
 
@@ -220,7 +223,8 @@ class OrderChanges:
             await self.cancel(held, current)
             return
         reprice = wanted.expected_total is not None and bool(summary.get(UNPRICED))
-        if summary.get("lines") == lines_fingerprint(quantities(wanted.lines)) and not reprice:
+        now = lines_fingerprint(quantities(wanted.lines))
+        if now in (summary.get("lines"), summary.get(SHOPIFY_LINES)) and not reprice:
             await self._record(held, f"{topic} noted", detail="lines unchanged")
             return
         await self._amend(held, topic, instance, erp_id, summary, wanted)

@@ -51,6 +51,7 @@ from process_apis.orders.changes import (
     OrderChanges,
     lines_fingerprint,
     quantities,
+    wanted_order,
 )
 from process_apis.orders.downstream import answer_within
 from process_apis.orders.exceptions import exception_id
@@ -503,9 +504,32 @@ class OrdersService:
         marked = await self.exceptions.mark(ex_id, "replayed")
         assert marked is not None
         await self.pipeline.record(
-            record.shop, record.order_id, "replayed", state="received", detail=ex_id
+            record.shop,
+            record.order_id,
+            "replayed",
+            state="received",
+            detail=ex_id,
+            shopify_lines=self._shopify_lines(original, body),
         )
         return marked, entry_id
+
+    def _shopify_lines(self, original: StreamEntry, body: dict[str, Any] | None) -> str:
+        """For a replay of a Shopify order with an edited body: the fingerprint of the lines
+        Shopify's order has (later ``orders/updated`` carrying them change nothing); else
+        empty (the summary field ``shopify_lines`` then matches no order's lines)."""
+        if body is None or not isinstance(original, WebhookEvent):
+            return ""
+        if original.topic not in (ORDERS_CREATE, *LATE_CREATES):
+            return ""
+        try:
+            wanted = wanted_order(
+                original.shop,
+                _decode_body(original.body),
+                self.settings.custom_item_sku(original.shop),
+            )
+        except (PermanentFailure, MappingError, ValueError, TypeError):
+            return ""
+        return "" if wanted is None else lines_fingerprint(quantities(wanted.lines))
 
     async def _replay_shipment(
         self, record: OrderException, body: dict[str, Any] | None
