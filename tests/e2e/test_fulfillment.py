@@ -41,6 +41,8 @@ def stack(
         ROOT / "var" / "log" / "e2e-fulfillment",
         token_mint,
         sandbox_env={"STRATA_SANDBOX_WEBHOOK_TOPICS": json.dumps(TOPICS)},
+        # The EU demo shop's third-party warehouse fulfils in Shopify: the ERP records it.
+        orders_env={"STRATA_ORDERS_FULFILLMENT_ERP_SHIPMENTS_FROM_SHOPIFY": json.dumps({EU: True})},
     ) as parts:
         yield parts
 
@@ -232,3 +234,39 @@ def test_a_cancelled_shipment_cancels_its_fulfillment(
     all_made = sandbox.order(EU, order["id"]).get("fulfillments", [])
     assert len(all_made) == 1
     assert all_made[0]["status"] == "cancelled"
+
+
+def test_a_fulfillment_made_in_shopify_is_recorded_in_the_erp_once(
+    sandbox: Sandbox, api: dict[str, httpx.Client]
+) -> None:
+    order = sandbox.create_order(
+        EU, line_items=[{"sku": "TOTE-NAT", "quantity": 2}, {"sku": "BEANIE-CHR", "quantity": 1}]
+    )
+    status = posted(api, order["id"])
+    answer = sandbox.post(
+        f"/shops/{EU}/orders/{order['id']}/fulfillments",
+        {
+            "lines": [{"sku": "TOTE-NAT", "quantity": 2}],
+            "tracking": {"company": "DHL Express", "numbers": ["JD3PL0000001"]},
+        },
+    )
+    assert answer.status_code == 201, answer.text
+    made_id = answer.json()["id"]
+    reference = f"shopify:{EU}:fulfillment:{made_id}"
+
+    def recorded() -> list[dict[str, Any]]:
+        return [s for s in shipments(api, status["erp_order_id"]) if s.get("reference")]
+
+    [shipment] = wait_until(recorded, timeout=60, what="the ERP shipment of the fulfillment")
+    assert shipment["reference"] == reference
+    assert shipment["state"] == "done"
+    assert {(line["sku"], float(line["quantity"])) for line in shipment["lines"]} == {
+        ("TOTE-NAT", 2.0)
+    }
+    assert [p["tracking_number"] for p in shipment["packages"]] == ["JD3PL0000001"]
+    # The ERP's shipment is not sent back to Shopify: still the one fulfillment.
+    time.sleep(5)
+    assert [f["id"] for f in sandbox.order(EU, order["id"]).get("fulfillments", [])] == [made_id]
+    body = api["orders"].get(f"/orders/v1/orders/{EU}/{order['id']}").json()
+    [view] = body["fulfillments"]
+    assert view["source"] == "shopify"
