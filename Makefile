@@ -58,7 +58,7 @@ governance: $(STAMP) openapi/node_modules/.installed
 	$(BIN)/python -m strata.contracts.check
 
 test: $(STAMP) system-deps lint contracts-check governance
-	$(BIN)/pytest -q -n 2 --dist loadgroup
+	$(BIN)/pytest -q
 
 bench: $(STAMP) system-deps
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk; } \

@@ -38,19 +38,3 @@ def traced() -> Iterator[tuple[Tracing, InMemorySpanExporter]]:
     tracing = Tracing.from_settings(TelemetrySettings(), exporter=exporter)
     yield tracing, exporter
     tracing.shutdown()
-
-
-#: Modules that run ``strata up`` itself: one stack at a time on a machine (it keeps its ERP
-#: data in the checkout's ``var/erp`` and prefers fixed ports), so they share one worker.
-STRATA_UP_MODULES = frozenset({"tests/e2e/test_make_up.py", "tests/e2e/test_demo.py"})
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """With ``-n`` (pytest-xdist, ``--dist loadgroup``): each module's tests stay in one
-    worker, as its module-scoped stacks and servers expect; ``strata up`` modules share one."""
-    if not config.pluginmanager.hasplugin("xdist"):
-        return
-    for item in items:
-        module = item.nodeid.split("::", 1)[0]
-        group = "strata-up" if module in STRATA_UP_MODULES else module
-        item.add_marker(pytest.mark.xdist_group(group))

@@ -255,7 +255,12 @@ def test_a_fulfillment_made_in_shopify_is_recorded_in_the_erp_once(
     reference = f"shopify:{EU}:fulfillment:{made_id}"
 
     def recorded() -> list[dict[str, Any]]:
-        return [s for s in shipments(api, status["erp_order_id"]) if s.get("reference")]
+        # Recording takes several ERP steps (assign, pick, pack, done): wait for the last.
+        return [
+            s
+            for s in shipments(api, status["erp_order_id"])
+            if s.get("reference") == reference and s["state"] == "done"
+        ]
 
     [shipment] = wait_until(recorded, timeout=60, what="the ERP shipment of the fulfillment")
     assert shipment["reference"] == reference
