@@ -18,6 +18,7 @@ from litestar.exceptions import (
     NotFoundException,
     ValidationException,
 )
+from redis.exceptions import RedisError
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://strata.dev/problems/"
@@ -229,8 +230,19 @@ def _internal_handler(request: Request[Any, Any, Any], exc: Exception) -> Respon
     return problem_response(problem)
 
 
+def _redis_handler(request: Request[Any, Any, Any], exc: RedisError) -> Response[bytes]:
+    """Redis unreachable or its connection lost (a restart, a failover): the service cannot
+    read or keep its state for now; 503 with Retry-After, never a 500."""
+    log.warning("redis unavailable on %s %s: %s", request.method, request.url.path, exc)
+    unavailable = ServiceUnavailable(
+        "The service's store (Redis) is unavailable; try again shortly", retry_after=2
+    )
+    return _strata_handler(request, unavailable)
+
+
 EXCEPTION_HANDLERS: Any = {
     StrataError: _strata_handler,
+    RedisError: _redis_handler,
     HTTPException: _http_handler,
     Exception: _internal_handler,
 }
