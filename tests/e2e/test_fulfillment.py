@@ -262,7 +262,7 @@ def test_a_fulfillment_made_in_shopify_is_recorded_in_the_erp_once(
             if s.get("reference") == reference and s["state"] == "done"
         ]
 
-    [shipment] = wait_until(recorded, timeout=60, what="the ERP shipment of the fulfillment")
+    [shipment] = wait_until(recorded, timeout=120, what="the ERP shipment of the fulfillment")
     assert shipment["reference"] == reference
     assert shipment["state"] == "done"
     assert {(line["sku"], float(line["quantity"])) for line in shipment["lines"]} == {
