@@ -153,21 +153,13 @@ class FulfillmentSender:
             await self.records.put(
                 shop,
                 order_id,
-                FulfillmentRecord(
-                    key=shipment_key(change.erp_instance, shipment.id),
+                _whole_shipment(
+                    change,
+                    shipment,
+                    tracking,
                     source="shopify",
                     state="fulfilled",
                     fulfillment_id=made_in_shopify,
-                    erp_instance=change.erp_instance,
-                    shipment_id=shipment.id,
-                    shipment_number=shipment.number,
-                    carrier=tracking.company if tracking else None,
-                    tracking=_tracking(tracking),
-                    lines=[
-                        FulfillmentLine(sku=line.sku, quantity=int(line.quantity))
-                        for line in shipment.lines
-                    ],
-                    shipped_at=_shipped_at(shipment, change),
                 ),
             )
             await self.redis.zrem(PENDING_KEY, pending_member(change))
@@ -442,20 +434,12 @@ class FulfillmentSender:
         await self.records.put(
             change.shop,
             change.order_id,
-            FulfillmentRecord(
-                key=shipment_key(change.erp_instance, shipment.id),
+            _whole_shipment(
+                change,
+                shipment,
+                tracking,
                 source="erp",
                 state="failed",
-                erp_instance=change.erp_instance,
-                shipment_id=shipment.id,
-                shipment_number=shipment.number,
-                carrier=tracking.company if tracking else None,
-                tracking=_tracking(tracking),
-                lines=[
-                    FulfillmentLine(sku=line.sku, quantity=int(line.quantity))
-                    for line in shipment.lines
-                ],
-                shipped_at=_shipped_at(shipment, change),
                 error=reason,
                 exception_id=ex.id,
             ),
@@ -504,6 +488,25 @@ def shopify_fulfillment_of(shipment: Shipment, shop: str) -> int | None:
         number = shipment.reference[len(prefix) :]
         return int(number) if number.isdigit() else None
     return None
+
+
+def _whole_shipment(
+    change: ShipmentChange, shipment: Shipment, tracking: Tracking | None, **fields: Any
+) -> FulfillmentRecord:
+    """The record of a whole shipment (every line, not one send's), with ``fields``."""
+    return FulfillmentRecord(
+        key=shipment_key(change.erp_instance, shipment.id),
+        erp_instance=change.erp_instance,
+        shipment_id=shipment.id,
+        shipment_number=shipment.number,
+        carrier=tracking.company if tracking else None,
+        tracking=_tracking(tracking),
+        lines=[
+            FulfillmentLine(sku=line.sku, quantity=int(line.quantity)) for line in shipment.lines
+        ],
+        shipped_at=_shipped_at(shipment, change),
+        **fields,
+    )
 
 
 def _tracking(tracking: Tracking | None) -> list[FulfillmentTracking]:
